@@ -1,0 +1,287 @@
+"""The dispatcher: one thread drains one priority queue and calls the handlers.
+
+This module knows nothing of trading. Producers on any thread call :meth:`Dispatcher.publish`;
+one consumer (the dispatcher thread, or the caller's thread in synchronous drive mode) takes
+events in priority order, FIFO within a priority (a global sequence number breaks ties, never
+wall time), and calls every handler subscribed to the event's type, in subscription order.
+
+Guarantees:
+
+* A handler that raises never kills the dispatcher: the exception is logged with context,
+  counted, and turned into a ``SystemErrorEvent`` (unless the failing event was itself a
+  ``SystemErrorEvent``, which would loop).
+* Market data backpressure is explicit. ``"conflate"`` (live): once the queue is deeper than
+  ``conflate_depth``, market data for a symbol is coalesced into one slot whose latest value
+  wins; only market data is ever conflated, everything else is always queued.
+  ``"block"`` (replay): a publisher of market data blocks while ``max_pending_market_data``
+  are queued, so nothing is conflated and the run is deterministic. ``"unbounded"``: neither
+  (the synchronous drive mode, where the caller processes after each push).
+* Stopping uses a sentinel. ``stop(drain=True)`` processes everything queued before it;
+  whatever is still queued when the dispatcher ends is returned and logged, never dropped
+  silently.
+* Each event's publish → handler-start latency is recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import perf_counter_ns
+from typing import Any, Literal
+
+import structlog
+
+from livetrade.errors import EngineStateError
+from livetrade.events import Event, MarketData, Priority, Severity, SystemErrorEvent, trusted
+from livetrade.latency import LatencyRecorder
+
+Handler = Callable[[Any], None]
+MarketDataPolicy = Literal["conflate", "block", "unbounded"]
+
+_log = structlog.get_logger("livetrade.dispatcher")
+
+_STOP = object()
+_MD = int(Priority.MARKET_DATA)
+
+
+@dataclass(frozen=True)
+class _ConflatedSlot:
+    """Queue placeholder for a symbol whose market data is being conflated."""
+
+    symbol: str
+
+
+@dataclass(frozen=True)
+class DispatcherStats:
+    """A point-in-time view of the dispatcher's counters."""
+
+    dispatched: int
+    queue_depth: int
+    handler_errors: int
+    conflated: int
+    by_type: dict[str, int]
+
+
+class Dispatcher:
+    """Priority event queue plus the loop that drains it. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        market_data_policy: MarketDataPolicy = "conflate",
+        conflate_depth: int = 10_000,
+        max_pending_market_data: int = 1_000,
+        latency_capacity: int = 65536,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if conflate_depth <= 0 or max_pending_market_data <= 0:
+            raise ValueError("conflate_depth and max_pending_market_data must be positive")
+        self._queue: queue.PriorityQueue[tuple[int, int, int, Any]] = queue.PriorityQueue()
+        self._heap = self._queue.queue  # read without the lock for a cheap depth estimate
+        self._seq = itertools.count()
+        self._handlers: dict[type[Event], tuple[tuple[str, Handler], ...]] = {}
+        self._policy = market_data_policy
+        self._conflate_depth = conflate_depth if market_data_policy == "conflate" else 1 << 62
+        self._md_gate = (
+            threading.Semaphore(max_pending_market_data) if market_data_policy == "block" else None
+        )
+        self._conflated: dict[str, MarketData] = {}
+        self._conflate_lock = threading.Lock()
+        self._now = clock or (lambda: datetime.now(UTC))
+        self.latency = LatencyRecorder(latency_capacity)
+        self._by_type: dict[type[Event], int] = {}
+        self.handler_errors = 0
+        self.conflated = 0
+        self._thread: threading.Thread | None = None
+        self._undelivered: list[Event] = []
+
+    # ------------------------------------------------------------------ wiring
+    def subscribe(self, event_type: type[Event], handler: Handler, name: str = "") -> None:
+        """Call ``handler(event)`` for every event of exactly ``event_type``, in order added.
+
+        Subscribe before :meth:`start`; handlers run on the dispatcher thread only.
+        """
+        label = name or getattr(handler, "__qualname__", repr(handler))
+        self._handlers[event_type] = (*self._handlers.get(event_type, ()), (label, handler))
+
+    # ------------------------------------------------------------------ producing
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` for dispatch. Safe from any thread.
+
+        Never blocks, except for market data under the ``"block"`` policy while the
+        configured number of market-data events are already waiting.
+        """
+        priority = event.priority
+        if priority == _MD:
+            if self._md_gate is not None:
+                self._md_gate.acquire()
+            elif self._conflated or len(self._heap) >= self._conflate_depth:
+                self._publish_conflated(event)  # type: ignore[arg-type]
+                return
+        self._queue.put((priority, next(self._seq), perf_counter_ns(), event))
+
+    def _publish_conflated(self, event: MarketData) -> None:
+        symbol = event.symbol
+        with self._conflate_lock:
+            if symbol in self._conflated:
+                self._conflated[symbol] = event
+                self.conflated += 1
+                return
+            if len(self._heap) < self._conflate_depth:
+                # Below the watermark and no slot pending for this symbol: queue normally.
+                self._queue.put((_MD, next(self._seq), perf_counter_ns(), event))
+                return
+            self._conflated[symbol] = event
+            self._queue.put((_MD, next(self._seq), perf_counter_ns(), _ConflatedSlot(symbol)))
+
+    # ------------------------------------------------------------------ consuming
+    def _dispatch(self, item: tuple[int, int, int, Any]) -> None:
+        event = item[3]
+        if event.__class__ is _ConflatedSlot:
+            with self._conflate_lock:
+                event = self._conflated.pop(event.symbol)
+        self.latency.record(perf_counter_ns() - item[2])
+        cls = event.__class__
+        self._by_type[cls] = self._by_type.get(cls, 0) + 1
+        for label, handler in self._handlers.get(cls, ()):
+            try:
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - the guard is the point: log, count, report
+                self.report_handler_failure(label, event, exc)
+        if self._md_gate is not None and cls is MarketData:
+            self._md_gate.release()
+
+    def report_handler_failure(self, label: str, event: Event, exc: Exception) -> None:
+        """Log, count and publish a SystemErrorEvent for a handler that raised."""
+        self.handler_errors += 1
+        _log.error(
+            "handler_failed",
+            handler=label,
+            event_type=type(event).__name__,
+            symbol=getattr(event, "symbol", None),
+            client_order_id=getattr(event, "client_order_id", None),
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=exc,
+        )
+        if isinstance(event, SystemErrorEvent):
+            return  # reporting a failure to handle a failure would loop forever
+        self.publish(
+            trusted(
+                SystemErrorEvent,
+                error_type=type(exc).__name__,
+                message=str(exc),
+                severity=Severity.ERROR,
+                source=label,
+                timestamp=self._now(),
+                context={"event_type": type(event).__name__},
+            )
+        )
+
+    def run_pending(self, max_events: int | None = None) -> int:
+        """Process queued events in the caller's thread until the queue is empty.
+
+        For the synchronous drive mode: no background thread is involved. Returns the number
+        of events processed. Must not be called while the dispatcher thread is running.
+        """
+        if self._thread is not None:
+            raise EngineStateError("run_pending() while the dispatcher thread is running")
+        done = 0
+        get = self._queue.get_nowait
+        while max_events is None or done < max_events:
+            try:
+                item = get()
+            except queue.Empty:
+                break
+            if item[3] is _STOP:
+                continue
+            self._dispatch(item)
+            done += 1
+        return done
+
+    def _run(self) -> None:
+        get = self._queue.get
+        dispatch = self._dispatch
+        while True:
+            item = get()
+            if item[3] is _STOP:
+                break
+            dispatch(item)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the dispatcher thread. Returns at once."""
+        if self._thread is not None:
+            raise EngineStateError("dispatcher already started")
+        self._thread = threading.Thread(target=self._run, name="livetrade-dispatcher", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, *, drain: bool = True, timeout_s: float = 10.0) -> list[Event]:
+        """Stop the dispatcher thread and return the events it did not deliver.
+
+        With ``drain=True`` everything queued before this call is dispatched first (stop
+        the producers before calling this, or the queue may never empty); if that takes
+        longer than ``timeout_s`` the dispatcher is stopped at the next event instead.
+        The undelivered events are logged by type and returned so the caller can persist
+        or report them. This method blocks.
+        """
+        thread = self._thread
+        if thread is None:
+            return self._collect_undelivered()
+        if drain:
+            self._queue.put((1 << 30, next(self._seq), perf_counter_ns(), _STOP))
+            thread.join(timeout_s)
+        if thread.is_alive():
+            self._queue.put((-1, next(self._seq), perf_counter_ns(), _STOP))
+            thread.join(timeout_s)
+        if thread.is_alive():
+            raise EngineStateError("dispatcher did not stop; a handler is blocked",
+                                   timeout_s=timeout_s)
+        self._thread = None
+        return self._collect_undelivered()
+
+    def _collect_undelivered(self) -> list[Event]:
+        left: list[Event] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            event = item[3]
+            if event is _STOP:
+                continue
+            if isinstance(event, _ConflatedSlot):
+                with self._conflate_lock:
+                    event = self._conflated.pop(event.symbol)
+            left.append(event)
+            if self._md_gate is not None and isinstance(event, MarketData):
+                self._md_gate.release()
+        if left:
+            counts: dict[str, int] = {}
+            for event in left:
+                counts[type(event).__name__] = counts.get(type(event).__name__, 0) + 1
+            _log.warning("undelivered_events_at_stop", count=len(left), by_type=counts)
+        self._undelivered.extend(left)
+        return left
+
+    # ------------------------------------------------------------------ observing
+    @property
+    def queue_depth(self) -> int:
+        return len(self._heap)
+
+    def stats(self) -> DispatcherStats:
+        by_type = {cls.__name__: n for cls, n in list(self._by_type.items())}
+        return DispatcherStats(
+            dispatched=self.latency.count,
+            queue_depth=len(self._heap),
+            handler_errors=self.handler_errors,
+            conflated=self.conflated,
+            by_type=by_type,
+        )

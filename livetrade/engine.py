@@ -1,0 +1,398 @@
+"""LiveTradingEngine: wires dispatcher, order manager, portfolio, broker, feeds and strategy.
+
+Everything is injected through the constructor (clock, broker, feeds, strategy, settings),
+so a script, a test and a legacy backtest loop build the same engine differently. Three ways
+to run it:
+
+* ``run_forever()`` — for scripts and supervisord: threads start, SIGINT/SIGTERM (or
+  ``duration_s``, or every feed reaching its end) stop it gracefully within
+  ``stop_timeout_s``.
+* ``start()`` / ``stop()`` — for embedding: ``start`` returns at once, ``stop`` joins.
+* ``start_sync()`` / ``process(event)`` / ``stop_sync()`` — the synchronous drive mode for
+  legacy loops: no background thread at all; each ``process`` call handles the event and
+  everything it causes (orders, fills) in the caller's thread before returning.
+  Needs an ``inline`` broker (the paper broker) and no feeds.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import FrameType
+from typing import ClassVar, Literal
+
+import structlog
+
+from livetrade.brokers.base import BrokerAdapter
+from livetrade.brokers.executor import BrokerExecutor, InlineRouter
+from livetrade.brokers.paper import PaperBroker
+from livetrade.clock import Clock, ManualClock, SystemClock
+from livetrade.dispatcher import Dispatcher, MarketDataPolicy
+from livetrade.errors import EngineStateError
+from livetrade.events import (
+    Event,
+    MarketData,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderFill,
+    OrderReject,
+    ScheduledTrigger,
+    Severity,
+    SystemErrorEvent,
+)
+from livetrade.feeds.base import DataFeed
+from livetrade.order_manager import OrderManager
+from livetrade.orders import ClientOrderIdGenerator
+from livetrade.portfolio import Portfolio
+from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
+from livetrade.strategy import Strategy, StrategyContext
+
+_log = structlog.get_logger("livetrade.engine")
+State = Literal["new", "running", "running_sync", "stopped"]
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Engine tuning. Field names carry their units."""
+
+    market_data_policy: MarketDataPolicy = "conflate"
+    conflate_depth: int = 10_000
+    max_pending_market_data: int = 1_000
+    stop_timeout_s: float = 10.0
+    closed_orders_kept: int = 10_000
+    initial_cash: Decimal | None = None  # default: the paper broker's, else 100,000
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the status line, health checks and tests read."""
+
+    state: str
+    uptime_s: float
+    events_dispatched: int
+    queue_depth: int
+    conflated: int
+    handler_errors: int
+    open_orders: int
+    orders_submitted: int
+    orders_rejected: int
+    fills: int
+    cash: Decimal
+    equity: Decimal
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    latency_p99_us: float = 0.0
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What a stop left behind: events never delivered (also logged) and open orders."""
+
+    undelivered: tuple[Event, ...]
+    open_orders: int
+    clean: bool
+
+
+class LiveTradingEngine:
+    """The engine. See the module docstring for the three ways to run it."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        broker: BrokerAdapter | None = None,
+        feeds: Sequence[DataFeed] = (),
+        clock: Clock | None = None,
+        settings: EngineSettings | None = None,
+        risk_limits: RiskLimits | None = None,
+        order_ids: ClientOrderIdGenerator | None = None,
+    ) -> None:
+        self.settings = settings or EngineSettings()
+        self.clock: Clock = clock or SystemClock()
+        self._data_clock = self.clock if isinstance(self.clock, ManualClock) else None
+        self.broker: BrokerAdapter = broker or PaperBroker(clock=self.clock)
+        self.feeds = tuple(feeds)
+        self.strategy = strategy
+        cash = self.settings.initial_cash
+        if cash is None:
+            cash = (self.broker.config.initial_cash if isinstance(self.broker, PaperBroker)
+                    else Decimal(100_000))
+        self.portfolio = Portfolio(cash)
+        self.dispatcher = Dispatcher(
+            market_data_policy=self.settings.market_data_policy,
+            conflate_depth=self.settings.conflate_depth,
+            max_pending_market_data=self.settings.max_pending_market_data,
+            clock=self.clock.now,
+        )
+        self.kill_switch = KillSwitch()
+        self.risk = RiskChecker(risk_limits or RiskLimits(), self.clock, self.kill_switch)
+        self.orders = OrderManager(
+            clock=self.clock,
+            publish=self.dispatcher.publish,
+            risk=self.risk,
+            position_of=self.portfolio.position,
+            price_of=self.portfolio.last_price,
+            ids=order_ids or ClientOrderIdGenerator(f"lt{int(time.time()) % 46656**2:x}"),
+            closed_capacity=self.settings.closed_orders_kept,
+        )
+        self.context = StrategyContext(self.orders, self.portfolio, self.clock)
+        self._executor: BrokerExecutor | None = None
+        self._state: State = "new"
+        self._started_at = 0.0
+        self._fill_was_new = False
+        self._stop_requested = threading.Event()
+        self._wire()
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        d = self.dispatcher
+        s = self.strategy
+        d.subscribe(MarketData, self._on_market_data, "engine.market_data")
+        if type(self.broker).on_market_data is not BrokerAdapter.on_market_data:
+            d.subscribe(MarketData, self.broker.on_market_data, f"broker:{self.broker.name}")
+        d.subscribe(MarketData, s.on_market_data, "strategy.on_market_data")
+        d.subscribe(OrderFill, self._on_fill, "engine.fill")
+        d.subscribe(OrderFill, self._strategy_on_fill, "strategy.on_fill")
+        d.subscribe(OrderAccepted, self.orders.on_accepted, "orders.accepted")
+        d.subscribe(OrderCanceled, self._on_canceled, "orders.canceled")
+        d.subscribe(OrderExpired, self.orders.on_expired, "orders.expired")
+        d.subscribe(OrderCancelRejected, self.orders.on_cancel_rejected, "orders.cancel_rejected")
+        d.subscribe(OrderReject, self.orders.on_reject, "orders.reject")
+        d.subscribe(OrderReject, s.on_reject, "strategy.on_reject")
+        d.subscribe(ScheduledTrigger, s.on_schedule, "strategy.on_schedule")
+        d.subscribe(SystemErrorEvent, self._on_system_error, "engine.system_error")
+        d.subscribe(SystemErrorEvent, s.on_error, "strategy.on_error")
+
+    def _on_market_data(self, event: MarketData) -> None:
+        if self._data_clock is not None:
+            self._data_clock.advance_to(event.timestamp)
+        self.portfolio.mark(event.symbol, event.price)
+
+    def _on_fill(self, event: OrderFill) -> None:
+        self._fill_was_new = False
+        if not self.orders.record_fill(event):
+            _log.info("duplicate_fill_ignored", fill_id=event.fill_id,
+                      client_order_id=event.client_order_id)
+            return
+        self.portfolio.apply_fill(event.symbol, event.side, event.fill_amount,
+                                  event.fill_price, event.commission)
+        self._fill_was_new = True
+        _log.info("fill", client_order_id=event.client_order_id, symbol=event.symbol,
+                  side=event.side.value, quantity=str(event.fill_amount),
+                  price=str(event.fill_price), commission=str(event.commission))
+
+    def _strategy_on_fill(self, event: OrderFill) -> None:
+        if self._fill_was_new:
+            self.strategy.on_fill(event)
+
+    def _on_canceled(self, event: OrderCanceled) -> None:
+        self.orders.on_canceled(event)
+        _log.info("order_canceled", client_order_id=event.client_order_id, reason=event.reason)
+
+    def _on_system_error(self, event: SystemErrorEvent) -> None:
+        level = "error" if event.severity in (Severity.ERROR, Severity.CRITICAL) else "warning"
+        getattr(_log, level)("system_error", error_type=event.error_type, source=event.source,
+                             message=event.message, severity=event.severity.value)
+
+    # ------------------------------------------------------------------ producing
+    def publish(self, event: Event) -> None:
+        """Hand an event to the engine from any thread (a custom feed, a scheduler)."""
+        self.dispatcher.publish(event)
+
+    # ------------------------------------------------------------------ threaded mode
+    def start(self) -> None:
+        """Connect, start the strategy, the dispatcher, the broker thread and the feeds.
+
+        Returns at once; the engine runs on its own threads until :meth:`stop`.
+        """
+        self._require("new")
+        self._open_session()
+        if not self.broker.inline:
+            self._executor = BrokerExecutor(self.broker, self.dispatcher.publish)
+            self._executor.start()
+            self.orders.attach_router(self._executor)
+        self._call_strategy(self.strategy.on_start, "strategy.on_start")
+        self.dispatcher.run_pending()
+        self.dispatcher.start()
+        for feed in self.feeds:
+            feed.start(self.dispatcher.publish)
+        self._state = "running"
+        _log.info("engine_started", broker=self.broker.name, feeds=[f.name for f in self.feeds])
+
+    def stop(self) -> StopReport:
+        """Stop feeds, drain the queue, run ``on_stop``, stop the broker thread. Blocks.
+
+        Bounded by ``settings.stop_timeout_s`` per stage; whatever could not be delivered
+        is logged and returned in the report.
+        """
+        if self._state != "running":
+            raise EngineStateError(f"stop() in state {self._state}")
+        timeout = self.settings.stop_timeout_s
+        for feed in self.feeds:
+            feed.stop()
+        for feed in self.feeds:
+            if not feed.join(timeout):
+                _log.warning("feed_did_not_stop", feed=feed.name, timeout_s=timeout)
+        undelivered = list(self.dispatcher.stop(drain=True, timeout_s=timeout))
+        # The dispatcher thread is gone: strategy callbacks from here run on this thread.
+        self._call_strategy(self.strategy.on_stop, "strategy.on_stop")
+        self.dispatcher.run_pending()
+        clean = not undelivered
+        if self._executor is not None:
+            clean = self._executor.stop(timeout) and clean
+            self._executor = None
+        self.dispatcher.run_pending()
+        return self._close_session(undelivered, clean)
+
+    def request_stop(self) -> None:
+        """Ask ``run_forever`` to stop (safe from any thread and from signal handlers)."""
+        self._stop_requested.set()
+
+    def run_forever(
+        self,
+        duration_s: float | None = None,
+        *,
+        on_status: Callable[[EngineStatus], None] | None = None,
+        status_interval_s: float = 1.0,
+        stop_when_feeds_done: bool = True,
+    ) -> StopReport:
+        """Run until SIGINT/SIGTERM, ``duration_s``, or the end of every feed. Blocks.
+
+        Signal handlers are installed only when called from the main thread, and the
+        previous handlers are restored before returning.
+        """
+        previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            self.start()
+            deadline = None if duration_s is None else time.monotonic() + duration_s
+            while not self._stop_requested.is_set():
+                wait = status_interval_s
+                if deadline is not None:
+                    wait = min(wait, max(0.0, deadline - time.monotonic()))
+                if self._stop_requested.wait(wait):
+                    break
+                if on_status is not None:
+                    on_status(self.status())
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if (stop_when_feeds_done and self.feeds
+                        and all(f.finished for f in self.feeds)
+                        and self.dispatcher.queue_depth == 0):
+                    break
+            if stop_when_feeds_done and self.feeds and all(f.finished for f in self.feeds):
+                self.wait_until_idle()
+            return self.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def wait_until_idle(self, timeout_s: float = 60.0) -> bool:
+        """Block until the queue is empty (or ``timeout_s``); ``True`` if it emptied."""
+        deadline = time.monotonic() + timeout_s
+        while self.dispatcher.queue_depth > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        _log.info("stop_signal", signal=signal.Signals(signum).name)
+        self._stop_requested.set()
+
+    # ------------------------------------------------------------------ synchronous drive mode
+    def start_sync(self) -> None:
+        """Start without any thread, for a caller that drives the engine with ``process``."""
+        self._require("new")
+        if not self.broker.inline:
+            raise EngineStateError("synchronous mode needs an inline broker (the paper broker)")
+        if self.feeds:
+            raise EngineStateError("synchronous mode takes no feeds: the caller pushes events")
+        self._open_session()
+        self._call_strategy(self.strategy.on_start, "strategy.on_start")
+        self._state = "running_sync"
+        self.dispatcher.run_pending()
+
+    def process(self, *events: Event) -> int:
+        """Handle ``events`` and everything they cause, in this thread; return the count."""
+        self._require("running_sync")
+        for event in events:
+            self.dispatcher.publish(event)
+        return self.dispatcher.run_pending()
+
+    def stop_sync(self) -> StopReport:
+        self._require("running_sync")
+        self.dispatcher.run_pending()
+        self._call_strategy(self.strategy.on_stop, "strategy.on_stop")
+        self.dispatcher.run_pending()
+        return self._close_session([], True)
+
+    # ------------------------------------------------------------------ shared lifecycle
+    def _open_session(self) -> None:
+        self._started_at = time.monotonic()
+        self.broker.connect(self.dispatcher.publish)
+        self.orders.attach_router(InlineRouter(self.broker))
+        self.strategy.bind(self.context)
+
+    def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
+        self.broker.disconnect()
+        self._state = "stopped"
+        report = StopReport(tuple(undelivered), self.orders.stats().open, clean)
+        _log.info("engine_stopped", undelivered=len(undelivered), open_orders=report.open_orders,
+                  clean=clean)
+        return report
+
+    def _call_strategy(self, method: Callable[[], None], label: str) -> None:
+        try:
+            method()
+        except Exception as exc:  # noqa: BLE001 - same guard as the dispatcher's
+            self.dispatcher.report_handler_failure(label, _LIFECYCLE, exc)
+
+    def _require(self, state: State) -> None:
+        if self._state != state:
+            raise EngineStateError(f"engine is {self._state}, expected {state}")
+
+    # ------------------------------------------------------------------ operator controls
+    def engage_kill_switch(self, reason: str) -> int:
+        """Block all new orders and cancel open ones; return the cancels sent."""
+        self.kill_switch.engage(reason)
+        _log.warning("kill_switch_engaged", reason=reason)
+        return self.orders.cancel_all()
+
+    def status(self) -> EngineStatus:
+        """A consistent snapshot for the status line and monitoring. Safe from any thread."""
+        d = self.dispatcher.stats()
+        book = self.portfolio.snapshot()
+        orders = self.orders.stats()
+        return EngineStatus(
+            state=self._state,
+            uptime_s=time.monotonic() - self._started_at if self._started_at else 0.0,
+            events_dispatched=d.dispatched,
+            queue_depth=d.queue_depth,
+            conflated=d.conflated,
+            handler_errors=d.handler_errors,
+            open_orders=orders.open,
+            orders_submitted=orders.submitted,
+            orders_rejected=orders.rejected,
+            fills=d.by_type.get("OrderFill", 0),
+            cash=book.cash,
+            equity=book.equity,
+            positions={s: p.quantity for s, p in book.positions.items()},
+            latency_p99_us=self.dispatcher.latency.summary().p99_us,
+        )
+
+
+class _Lifecycle(Event):
+    """Stands in for "no event" when a lifecycle callback (on_start/on_stop) fails."""
+
+    priority: ClassVar[int] = 0
+
+
+_LIFECYCLE = _Lifecycle()

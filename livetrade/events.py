@@ -1,0 +1,256 @@
+"""Immutable events: the only things that cross a thread boundary in livetrade.
+
+Every producer (a feed thread, a broker thread, the scheduler) builds one of these frozen
+pydantic models and hands it to the dispatcher; nothing mutable is ever shared. Money and
+quantities are ``Decimal``; timestamps are timezone-aware and normalised to UTC.
+
+Untrusted input is validated once, here, at the edge (``MarketData(...)``). Producers that
+generate values themselves (the simulated feed, the paper broker) may use
+``model_construct`` through :func:`trusted` to skip validation on the hot path; the dispatcher
+never validates again.
+
+Priorities (lower value is handled first; FIFO within one priority by sequence number)::
+
+    SystemError > OrderFill (and the other order-state updates) > OrderReject
+                > ScheduledTrigger > MarketData
+
+Order-state updates from a broker (accepted, canceled, expired, cancel-rejected) share the
+fill lane: they must stay in the order the broker sent them relative to fills, or an
+"accepted" could be processed after the "filled" it preceded.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Priority(IntEnum):
+    """Dispatch priority of an event class; lower runs first."""
+
+    SYSTEM_ERROR = 0
+    ORDER_UPDATE = 1
+    ORDER_REJECT = 2
+    SCHEDULED_TRIGGER = 3
+    MARKET_DATA = 4
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: the sign of the position change."""
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    DAY = "DAY"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware datetime, converted to UTC. Naive datetimes are rejected."""
+
+Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+"""A strictly positive, finite Decimal."""
+
+Quantity = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+"""A strictly positive, finite Decimal (orders and fills carry a separate ``side``)."""
+
+NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+"""A finite Decimal >= 0 (volume, commission)."""
+
+Symbol = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Event(BaseModel):
+    """Base class of every event. Frozen, rejects unknown fields, carries its priority."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    priority: ClassVar[int]
+
+
+class MarketData(Event):
+    """A trade/quote tick, or a bar when ``open``/``high``/``low``/``close`` are set.
+
+    For a bar, ``price`` is the close and ``timestamp`` is the bar's time as given by the
+    source (the replay feed uses the CSV's timestamp column verbatim).
+    """
+
+    priority: ClassVar[int] = Priority.MARKET_DATA
+    symbol: Symbol
+    timestamp: UtcDatetime
+    price: Price
+    volume: NonNegative = Decimal(0)
+    bid: Price | None = None
+    ask: Price | None = None
+    open: Price | None = None
+    high: Price | None = None
+    low: Price | None = None
+    close: Price | None = None
+
+
+class OrderFill(Event):
+    """An execution: ``fill_amount`` of ``symbol`` at ``fill_price``.
+
+    ``fill_id`` is unique per broker; the order manager ignores a fill id it has seen.
+    """
+
+    priority: ClassVar[int] = Priority.ORDER_UPDATE
+    order_id: str
+    client_order_id: str
+    symbol: Symbol
+    side: Side
+    fill_price: Price
+    fill_amount: Quantity
+    commission: NonNegative = Decimal(0)
+    timestamp: UtcDatetime
+    fill_id: str = Field(min_length=1)
+
+
+class OrderAccepted(Event):
+    """The broker acknowledged the order and it is working."""
+
+    priority: ClassVar[int] = Priority.ORDER_UPDATE
+    order_id: str
+    client_order_id: str
+    timestamp: UtcDatetime
+
+
+class OrderCanceled(Event):
+    """The order is canceled (by us, by the broker, or an IOC/FOK remainder)."""
+
+    priority: ClassVar[int] = Priority.ORDER_UPDATE
+    order_id: str
+    client_order_id: str
+    timestamp: UtcDatetime
+    reason: str = ""
+
+
+class OrderExpired(Event):
+    """The order's time in force ran out (a DAY order at the session end)."""
+
+    priority: ClassVar[int] = Priority.ORDER_UPDATE
+    order_id: str
+    client_order_id: str
+    timestamp: UtcDatetime
+
+
+class OrderCancelRejected(Event):
+    """A cancel request was refused (usually: the order already filled)."""
+
+    priority: ClassVar[int] = Priority.ORDER_UPDATE
+    order_id: str
+    client_order_id: str
+    reason: str
+    timestamp: UtcDatetime
+
+
+class OrderReject(Event):
+    """The order was refused, by our risk checks or by the broker; ``reason`` says why."""
+
+    priority: ClassVar[int] = Priority.ORDER_REJECT
+    order_id: str
+    client_order_id: str
+    reason: str
+    timestamp: UtcDatetime
+    symbol: str = ""
+
+
+class ScheduledTrigger(Event):
+    """A scheduled job came due (market open/close, a custom interval)."""
+
+    priority: ClassVar[int] = Priority.SCHEDULED_TRIGGER
+    trigger_type: str
+    name: str
+    scheduled_time: UtcDatetime
+    actual_time: UtcDatetime
+
+
+class SystemErrorEvent(Event):
+    """Something went wrong that the strategy and operators should know about.
+
+    Named ``SystemErrorEvent`` so importing it never shadows Python's builtin
+    ``SystemError``; ``livetrade.events.SystemError`` is an alias with the story's name.
+    """
+
+    priority: ClassVar[int] = Priority.SYSTEM_ERROR
+    error_type: str
+    message: str
+    severity: Severity = Severity.ERROR
+    source: str
+    timestamp: UtcDatetime
+    context: dict[str, str] = Field(default_factory=dict)
+
+
+SystemError = SystemErrorEvent  # noqa: A001 - the story's name, kept as an alias
+
+ORDER_UPDATE_EVENTS: tuple[type[Event], ...] = (
+    OrderFill,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderCancelRejected,
+    OrderReject,
+)
+
+E = TypeVar("E", bound=Event)
+
+_DEFAULTS: dict[type[Event], dict[str, Any]] = {}
+_set = object.__setattr__
+
+
+def _defaults_of(cls: type[Event]) -> dict[str, Any]:
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        defaults = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in cls.model_fields.items()
+            if not field.is_required()
+        }
+        _DEFAULTS[cls] = defaults
+    return defaults
+
+
+def trusted(cls: type[E], **fields: Any) -> E:
+    """Build an event without validation, for producers that generate the values themselves.
+
+    Only for code that computes the values (never for data read from outside): it skips
+    pydantic's checks to keep the hot path short. Unset optional fields get their defaults.
+    The result is an ordinary frozen instance (equal to a validated one with the same
+    values). pydantic's own ``model_construct`` is slower than validating, hence this.
+    """
+    event = cls.__new__(cls)
+    values = dict(_defaults_of(cls))
+    values.update(fields)
+    _set(event, "__dict__", values)
+    _set(event, "__pydantic_fields_set__", set(fields))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event

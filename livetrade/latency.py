@@ -1,0 +1,68 @@
+"""A cheap latency recorder for the dispatcher's hot path.
+
+Recording must cost almost nothing (one list store, one compare) because it runs once per
+event. It keeps the most recent ``capacity`` samples in a ring, the all-time maximum and a
+count; percentiles are computed on demand by whoever asks (status line, metrics, benchmark).
+Memory is fixed: no history grows with uptime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Percentiles in microseconds over the recent window, plus all-time max and count."""
+
+    count: int
+    window: int
+    p50_us: float
+    p99_us: float
+    p999_us: float
+    max_us: float
+
+
+class LatencyRecorder:
+    """Ring buffer of nanosecond samples; single writer, any number of (approximate) readers.
+
+    Only the dispatcher thread writes, so there is no lock; a reader may see a sample being
+    overwritten, which only blurs a percentile by one sample.
+    """
+
+    def __init__(self, capacity: int = 65536) -> None:
+        if capacity <= 0 or capacity & (capacity - 1):
+            raise ValueError("capacity must be a power of two")
+        self._mask = capacity - 1
+        self._buf = [0] * capacity
+        self.count = 0
+        self.max_ns = 0
+
+    def record(self, ns: int) -> None:
+        i = self.count
+        self._buf[i & self._mask] = ns
+        self.count = i + 1
+        if ns > self.max_ns:
+            self.max_ns = ns
+
+    def samples(self) -> list[int]:
+        """The recent samples (unordered), at most ``capacity`` of them."""
+        n = min(self.count, self._mask + 1)
+        return self._buf[:n] if n <= self._mask else list(self._buf)
+
+    def summary(self) -> LatencySummary:
+        data = sorted(self.samples())
+        if not data:
+            return LatencySummary(self.count, 0, 0.0, 0.0, 0.0, 0.0)
+
+        def pct(q: float) -> float:
+            return data[min(len(data) - 1, int(q * len(data)))] / 1000.0
+
+        return LatencySummary(
+            count=self.count,
+            window=len(data),
+            p50_us=pct(0.50),
+            p99_us=pct(0.99),
+            p999_us=pct(0.999),
+            max_us=self.max_ns / 1000.0,
+        )

@@ -1,0 +1,342 @@
+"""The order manager: every order's lifecycle, from request to a terminal state.
+
+It owns the :class:`~livetrade.orders.Order` records. Strategies reach it through the
+context (``submit``/``cancel``); brokers reach it only through events, which the engine
+routes here on the dispatcher thread. The manager's lock makes snapshots taken from other
+threads (status line, checkpoints) consistent; the dispatcher thread is the only writer.
+
+Rules it enforces:
+
+* Every request is validated, then risk-checked, before it is recorded as sent; a failure
+  becomes an ``OrderReject`` event (the strategy's ``on_reject``), never an exception out
+  of the strategy's call.
+* Client order ids are issued here and never reused.
+* A fill id is booked once; a second copy returns ``False`` from :meth:`record_fill`.
+* A late acknowledgement for an order that is already finished (``accepted`` after
+  ``filled``) is ignored; an update the state machine forbids is reported as a
+  ``SystemErrorEvent`` and leaves the order unchanged.
+* History is bounded: the newest ``closed_capacity`` finished orders are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+import structlog
+
+from livetrade.clock import Clock
+from livetrade.errors import (
+    InvalidOrderError,
+    OrderStateError,
+    PermanentBrokerError,
+    TransientBrokerError,
+)
+from livetrade.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderFill,
+    OrderReject,
+    Severity,
+    SystemErrorEvent,
+    trusted,
+)
+from livetrade.orders import (
+    ClientOrderIdGenerator,
+    Order,
+    OrderRequest,
+    OrderSnapshot,
+    OrderStatus,
+    check_transition,
+    validate_request,
+)
+from livetrade.risk import RiskChecker
+
+_log = structlog.get_logger("livetrade.orders")
+S = OrderStatus
+
+
+class OrderRouter(Protocol):
+    """Where the order manager sends what passed its checks (a broker, or its thread)."""
+
+    def send(self, client_order_id: str, request: OrderRequest) -> None: ...
+
+    def cancel(self, client_order_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OrderStats:
+    open: int
+    submitted: int
+    rejected: int
+    filled: int
+    duplicate_fills: int
+
+
+class OrderManager:
+    """Tracks orders through their state machine; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        publish: Callable[[Event], None],
+        risk: RiskChecker,
+        position_of: Callable[[str], Decimal],
+        price_of: Callable[[str], Decimal | None],
+        ids: ClientOrderIdGenerator | None = None,
+        closed_capacity: int = 10_000,
+    ) -> None:
+        self._clock = clock
+        self._publish = publish
+        self._risk = risk
+        self._position_of = position_of
+        self._price_of = price_of
+        self.ids = ids or ClientOrderIdGenerator()
+        self._router: OrderRouter | None = None
+        self._open: dict[str, Order] = {}
+        self._closed: OrderedDict[str, Order] = OrderedDict()
+        self._closed_capacity = closed_capacity
+        self._unknown_fill_ids: OrderedDict[str, None] = OrderedDict()
+        self.lock = threading.RLock()
+        self.submitted = 0
+        self.rejected = 0
+        self.filled = 0
+        self.duplicate_fills = 0
+
+    def attach_router(self, router: OrderRouter) -> None:
+        self._router = router
+
+    # ------------------------------------------------------------ strategy side
+    def submit(self, request: OrderRequest) -> str:
+        """Validate, risk-check and send ``request``; return its client order id.
+
+        Never raises for a bad request: the order is recorded as rejected and an
+        ``OrderReject`` event carries the reason.
+        """
+        now = self._clock.now()
+        with self.lock:
+            cid = self.ids()
+            order = Order(client_order_id=cid, request=request, created_at=now)
+            self._open[cid] = order
+            try:
+                validate_request(request)
+            except InvalidOrderError as exc:
+                self._reject_now(order, f"invalid order: {exc.message}")
+                return cid
+            reason = self._risk.check(
+                request,
+                position=self._position_of(request.symbol),
+                open_orders=len(self._open) - 1,
+                reference_price=self._price_of(request.symbol),
+            )
+            if reason is not None:
+                self._reject_now(order, f"risk check failed: {reason}")
+                return cid
+            self._move(order, S.SUBMITTED)
+            self.submitted += 1
+        _log.info("order_submitted", client_order_id=cid, symbol=request.symbol,
+                  side=request.side.value, quantity=str(request.quantity),
+                  order_type=request.order_type.value)
+        router = self._router
+        if router is None:
+            raise OrderStateError("order manager has no router; is the engine started?")
+        try:
+            router.send(cid, request)
+        except PermanentBrokerError as exc:
+            with self.lock:
+                if order.status.is_open:
+                    self._reject_now(order, f"broker refused: {exc.message}")
+        except TransientBrokerError as exc:
+            # Outcome unknown: the order may exist at the venue. It stays SUBMITTED so it is
+            # never sent again blindly; resolving it (look-up by client id) is the adapter's.
+            self._report("order_outcome_unknown", str(exc), Severity.ERROR, client_order_id=cid)
+        return cid
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Ask the broker to cancel; ``False`` if the order is not open or already canceling."""
+        with self.lock:
+            order = self._open.get(client_order_id)
+            if order is None or order.status in (S.PENDING_CANCEL, S.PENDING_SUBMIT):
+                return False
+            order.status_before_cancel = order.status
+            self._move(order, S.PENDING_CANCEL)
+        router = self._router
+        if router is None:
+            raise OrderStateError("order manager has no router; is the engine started?")
+        try:
+            router.cancel(client_order_id)
+        except (PermanentBrokerError, TransientBrokerError) as exc:
+            self._report("cancel_failed", str(exc), Severity.ERROR,
+                         client_order_id=client_order_id)
+            with self.lock:
+                if order.status is S.PENDING_CANCEL:
+                    self._move(order, self._status_after_failed_cancel(order))
+            return False
+        return True
+
+    def cancel_all(self) -> int:
+        """Cancel every open order; return how many cancel requests were sent."""
+        with self.lock:
+            ids = list(self._open)
+        return sum(1 for cid in ids if self.cancel(cid))
+
+    # ------------------------------------------------------------ broker side
+    def on_accepted(self, event: OrderAccepted) -> None:
+        with self.lock:
+            order = self._lookup(event.client_order_id, event)
+            if order is None:
+                return
+            order.broker_order_id = event.order_id or order.broker_order_id
+            if order.status is S.SUBMITTED:
+                self._move(order, S.ACCEPTED)
+
+    def record_fill(self, event: OrderFill) -> bool:
+        """Book a fill on its order. ``False`` if this fill id was already booked."""
+        with self.lock:
+            cid = event.client_order_id
+            order = self._open.get(cid) or self._closed.get(cid)
+            if order is None:
+                if event.fill_id in self._unknown_fill_ids:
+                    self.duplicate_fills += 1
+                    return False
+                self._unknown_fill_ids[event.fill_id] = None
+                if len(self._unknown_fill_ids) > self._closed_capacity:
+                    self._unknown_fill_ids.popitem(last=False)
+                self._report("fill_for_unknown_order",
+                             f"fill {event.fill_id} for unknown order {cid}; booked anyway",
+                             Severity.WARNING, client_order_id=cid)
+                return True
+            if event.fill_id in order.fill_ids:
+                self.duplicate_fills += 1
+                return False
+            order.fill_ids.add(event.fill_id)
+            previous = order.filled_quantity
+            total = previous + event.fill_amount
+            order.average_fill_price = (
+                previous * order.average_fill_price + event.fill_amount * event.fill_price
+            ) / total
+            order.filled_quantity = total
+            order.commission += event.commission
+            order.broker_order_id = order.broker_order_id or event.order_id
+            if total > order.request.quantity:
+                self._report("overfill", f"order {cid} filled {total} of {order.request.quantity}",
+                             Severity.CRITICAL, client_order_id=cid)
+            if order.status.is_terminal:
+                self._report("fill_after_close",
+                             f"fill {event.fill_id} on {order.status.value} order {cid}",
+                             Severity.WARNING, client_order_id=cid)
+                return True
+            if total >= order.request.quantity:
+                self._move(order, S.FILLED)
+                self.filled += 1
+            elif order.status is not S.PENDING_CANCEL:
+                self._move(order, S.PARTIALLY_FILLED)
+            else:
+                order.updated_at = self._clock.now()
+            return True
+
+    def on_canceled(self, event: OrderCanceled) -> None:
+        self._finish(event.client_order_id, S.CANCELED, event)
+
+    def on_expired(self, event: OrderExpired) -> None:
+        self._finish(event.client_order_id, S.EXPIRED, event)
+
+    def on_reject(self, event: OrderReject) -> None:
+        with self.lock:
+            order = self._open.get(event.client_order_id)
+            if order is None:
+                return  # already rejected by our own checks, or unknown: nothing to change
+            order.reject_reason = event.reason
+            self.rejected += 1
+            self._finish(event.client_order_id, S.REJECTED, event)
+
+    def on_cancel_rejected(self, event: OrderCancelRejected) -> None:
+        with self.lock:
+            order = self._open.get(event.client_order_id)
+            if order is None or order.status is not S.PENDING_CANCEL:
+                return
+            self._move(order, self._status_after_failed_cancel(order))
+        _log.info("cancel_rejected", client_order_id=event.client_order_id, reason=event.reason)
+
+    # ------------------------------------------------------------ queries
+    def open_orders(self) -> tuple[OrderSnapshot, ...]:
+        with self.lock:
+            return tuple(o.snapshot() for o in self._open.values())
+
+    def get(self, client_order_id: str) -> OrderSnapshot | None:
+        with self.lock:
+            order = self._open.get(client_order_id) or self._closed.get(client_order_id)
+            return order.snapshot() if order is not None else None
+
+    def all_orders(self) -> tuple[OrderSnapshot, ...]:
+        """Open orders and the retained closed ones, oldest closed first."""
+        with self.lock:
+            return tuple(o.snapshot() for o in (*self._closed.values(), *self._open.values()))
+
+    def stats(self) -> OrderStats:
+        with self.lock:
+            return OrderStats(len(self._open), self.submitted, self.rejected, self.filled,
+                              self.duplicate_fills)
+
+    # ------------------------------------------------------------ internals
+    @staticmethod
+    def _status_after_failed_cancel(order: Order) -> OrderStatus:
+        if order.filled_quantity > 0:
+            return S.PARTIALLY_FILLED
+        return S.ACCEPTED
+
+    def _lookup(self, cid: str, event: Event) -> Order | None:
+        order = self._open.get(cid)
+        if order is None:
+            closed = self._closed.get(cid)
+            _log.debug("stale_order_update", client_order_id=cid, event=type(event).__name__,
+                       status=closed.status.value if closed else "unknown")
+        return order
+
+    def _finish(self, cid: str, status: OrderStatus, event: Event) -> None:
+        with self.lock:
+            order = self._lookup(cid, event)
+            if order is None:
+                return
+            try:
+                check_transition(order.status, status, cid)
+            except OrderStateError as exc:
+                self._report("invalid_order_transition", str(exc), Severity.ERROR,
+                             client_order_id=cid)
+                return
+            self._move(order, status)
+
+    def _reject_now(self, order: Order, reason: str) -> None:
+        order.reject_reason = reason
+        self._move(order, S.REJECTED)
+        self.rejected += 1
+        _log.warning("order_rejected", client_order_id=order.client_order_id,
+                     symbol=order.request.symbol, reason=reason)
+        self._publish(trusted(OrderReject, order_id=order.broker_order_id or order.client_order_id,
+                              client_order_id=order.client_order_id, reason=reason,
+                              timestamp=self._clock.now(), symbol=order.request.symbol))
+
+    def _move(self, order: Order, status: OrderStatus) -> None:
+        check_transition(order.status, status, order.client_order_id)
+        order.status = status
+        order.updated_at = self._clock.now()
+        if status.is_terminal:
+            cid = order.client_order_id
+            self._open.pop(cid, None)
+            self._closed[cid] = order
+            if len(self._closed) > self._closed_capacity:
+                self._closed.popitem(last=False)
+
+    def _report(self, error_type: str, message: str, severity: Severity, **context: str) -> None:
+        _log.warning(error_type, message=message, **context)
+        self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
+                              severity=severity, source="order_manager",
+                              timestamp=self._clock.now(), context=context))

@@ -1,0 +1,172 @@
+"""Cash, positions and PnL, in ``Decimal``, behind one ``threading.RLock``.
+
+The dispatcher thread is the only writer (fills and marks); other threads (status line,
+health endpoint, checkpoints) read through :meth:`Portfolio.snapshot`, which copies under
+the lock and returns an immutable value, so a reader never sees half of a fill.
+
+Accounting: average cost per position, long and short. Realized PnL is gross of commission;
+commission is paid from cash and totalled separately, so at every instant::
+
+    equity = cash + sum(quantity * mark)
+           = initial_cash + realized_pnl + unrealized_pnl - commissions
+
+A position is marked at the last market price seen, or at its last fill price before any.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+
+from livetrade.events import Side
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PositionSnapshot:
+    """One position at one instant."""
+
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal
+    mark_price: Decimal
+    realized_pnl: Decimal
+
+    @property
+    def market_value(self) -> Decimal:
+        return self.quantity * self.mark_price
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return self.quantity * (self.mark_price - self.average_cost)
+
+
+@dataclass(frozen=True)
+class PortfolioSnapshot:
+    """The whole account at one instant; ``positions`` holds non-flat positions only."""
+
+    cash: Decimal
+    initial_cash: Decimal
+    positions: Mapping[str, PositionSnapshot]
+    realized_pnl: Decimal
+    commissions: Decimal
+
+    @property
+    def market_value(self) -> Decimal:
+        return sum((p.market_value for p in self.positions.values()), ZERO)
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((p.unrealized_pnl for p in self.positions.values()), ZERO)
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.market_value
+
+    def quantity(self, symbol: str) -> Decimal:
+        position = self.positions.get(symbol)
+        return position.quantity if position is not None else ZERO
+
+
+class _Position:
+    __slots__ = ("average_cost", "quantity", "realized_pnl")
+
+    def __init__(self) -> None:
+        self.quantity = ZERO
+        self.average_cost = ZERO
+        self.realized_pnl = ZERO
+
+
+class Portfolio:
+    """The engine's book. All money is ``Decimal``; every mutation holds ``self.lock``."""
+
+    def __init__(self, initial_cash: Decimal) -> None:
+        if not isinstance(initial_cash, Decimal) or not initial_cash.is_finite():
+            raise ValueError("initial_cash must be a finite Decimal")
+        self.lock = threading.RLock()
+        self._initial_cash = initial_cash
+        self._cash = initial_cash
+        self._positions: dict[str, _Position] = {}
+        self._marks: dict[str, Decimal] = {}
+        self._realized = ZERO
+        self._commissions = ZERO
+
+    def apply_fill(
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal
+    ) -> Decimal:
+        """Book one execution; return the realized PnL it produced (gross of commission)."""
+        if quantity <= 0 or price <= 0 or commission < 0:
+            raise ValueError("fill needs positive quantity and price, non-negative commission")
+        signed = quantity if side is Side.BUY else -quantity
+        with self.lock:
+            pos = self._positions.get(symbol)
+            if pos is None:
+                pos = self._positions[symbol] = _Position()
+            held = pos.quantity
+            realized = ZERO
+            if held == 0 or (held > 0) == (signed > 0):
+                new_qty = held + signed
+                pos.average_cost = (abs(held) * pos.average_cost + quantity * price) / abs(new_qty)
+            else:
+                closing = min(quantity, abs(held))
+                direction = 1 if held > 0 else -1
+                realized = (price - pos.average_cost) * closing * direction
+                new_qty = held + signed
+                if new_qty == 0:
+                    pos.average_cost = ZERO
+                elif (new_qty > 0) != (held > 0):
+                    pos.average_cost = price  # flipped: the remainder opened at this price
+            pos.quantity = new_qty
+            pos.realized_pnl += realized
+            self._realized += realized
+            self._cash -= signed * price + commission
+            self._commissions += commission
+            self._marks.setdefault(symbol, price)
+            return realized
+
+    def mark(self, symbol: str, price: Decimal) -> None:
+        """Record the latest market price of ``symbol`` for mark-to-market."""
+        with self.lock:
+            self._marks[symbol] = price
+
+    def position(self, symbol: str) -> Decimal:
+        with self.lock:
+            pos = self._positions.get(symbol)
+            return pos.quantity if pos is not None else ZERO
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        with self.lock:
+            return self._marks.get(symbol)
+
+    def equity(self) -> Decimal:
+        with self.lock:
+            return self._cash + sum(
+                (p.quantity * self._marks.get(s, p.average_cost)
+                 for s, p in self._positions.items()),
+                ZERO,
+            )
+
+    def snapshot(self) -> PortfolioSnapshot:
+        with self.lock:
+            positions = {
+                symbol: PositionSnapshot(
+                    symbol=symbol,
+                    quantity=p.quantity,
+                    average_cost=p.average_cost,
+                    mark_price=self._marks.get(symbol, p.average_cost),
+                    realized_pnl=p.realized_pnl,
+                )
+                for symbol, p in self._positions.items()
+                if p.quantity != 0
+            }
+            return PortfolioSnapshot(
+                cash=self._cash,
+                initial_cash=self._initial_cash,
+                positions=MappingProxyType(positions),
+                realized_pnl=self._realized,
+                commissions=self._commissions,
+            )
