@@ -145,6 +145,7 @@ class LiveTradingEngine:
         self._state: State = "new"
         self._started_at = 0.0
         self._fill_was_new = False
+        self._fill_listeners: list[Callable[[OrderFill], None]] = []
         self._stop_requested = threading.Event()
         self._wire()
 
@@ -182,6 +183,8 @@ class LiveTradingEngine:
         self.portfolio.apply_fill(event.symbol, event.side, event.fill_amount,
                                   event.fill_price, event.commission)
         self._fill_was_new = True
+        for listener in self._fill_listeners:
+            listener(event)
         _log.info("fill", client_order_id=event.client_order_id, symbol=event.symbol,
                   side=event.side.value, quantity=str(event.fill_amount),
                   price=str(event.fill_price), commission=str(event.commission))
@@ -198,6 +201,11 @@ class LiveTradingEngine:
         level = "error" if event.severity in (Severity.ERROR, Severity.CRITICAL) else "warning"
         getattr(_log, level)("system_error", error_type=event.error_type, source=event.source,
                              message=event.message, severity=event.severity.value)
+
+    def add_fill_listener(self, listener: Callable[[OrderFill], None]) -> None:
+        """Call ``listener(fill)`` on the dispatcher thread for every fill booked (once per
+        fill id, after the portfolio includes it). Add before starting."""
+        self._fill_listeners.append(listener)
 
     # ------------------------------------------------------------------ producing
     def publish(self, event: Event) -> None:

@@ -49,9 +49,21 @@ class ReplayFeed(DataFeed):
         self.bad_rows = 0
         self.bytes_total = self.path.stat().st_size if self.path.exists() else 0
         self.errors: list[DataFeedError] = []
+        self.exhausted = False  # True once every row of the file has been read
+
+    def check(self) -> None:
+        """Raise ``DataFeedError`` now if the file cannot be read or its header is wrong.
+
+        Lets a command line fail fast with a clear message instead of starting an engine
+        whose only feed dies at once.
+        """
+        rows = read_csv(self.path, self.symbol)
+        first = next(rows, None)
+        rows.close()
+        if first is None:
+            raise DataFeedError("market data file has a header but no rows", file=str(self.path))
 
     def run(self, sink: EventSink) -> None:
-        previous: datetime | None = None
         started = time.monotonic()
         data_start: datetime | None = None
         for item in read_csv(self.path, self.symbol):
@@ -74,17 +86,18 @@ class ReplayFeed(DataFeed):
                     return
                 continue
             if self.speed is not None:
-                previous, data_start = self._pace(item, previous, data_start, started)
+                data_start = self._pace(item, data_start, started)
             sink(item)
             self.published += 1
+        self.exhausted = True
 
-    def _pace(self, item: MarketData, previous: datetime | None, data_start: datetime | None,
-              started: float) -> tuple[datetime, datetime]:
+    def _pace(self, item: MarketData, data_start: datetime | None, started: float) -> datetime:
+        """Sleep until ``item`` is due at ``speed`` times real time; return the data start."""
         assert self.speed is not None
         if data_start is None:
-            return item.timestamp, item.timestamp
+            return item.timestamp
         due = started + (item.timestamp - data_start).total_seconds() / self.speed
         delay = due - time.monotonic()
         if delay > 0:
             self._stop.wait(delay)
-        return item.timestamp, data_start
+        return data_start

@@ -28,7 +28,7 @@ class SimulatedFeed(DataFeed):
         self,
         symbols: Sequence[str] = ("BTC-USD", "ETH-USD", "SOL-USD"),
         *,
-        rate_hz: float = 20.0,
+        rate_hz: float = 50.0,
         seed: int = 42,
         start_price: Decimal = Decimal(100),
         volatility_bps: float = 20.0,

@@ -1,0 +1,58 @@
+"""Building an engine from a validated config: the one place config meets components."""
+
+from __future__ import annotations
+
+import time
+
+from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
+from livetrade.clock import Clock, SystemClock
+from livetrade.config import LiveTradeConfig, ReplayFeedSection, SimulatedFeedSection
+from livetrade.engine import EngineSettings, LiveTradingEngine
+from livetrade.feeds.base import DataFeed
+from livetrade.feeds.replay import ReplayFeed
+from livetrade.feeds.simulated import SimulatedFeed
+from livetrade.loader import load_strategy
+from livetrade.orders import ClientOrderIdGenerator
+from livetrade.risk import RiskLimits
+
+
+def build_feed(section: SimulatedFeedSection | ReplayFeedSection, clock: Clock) -> DataFeed:
+    if isinstance(section, SimulatedFeedSection):
+        return SimulatedFeed(section.symbols, rate_hz=section.rate_hz, seed=section.seed,
+                             start_price=section.start_price,
+                             volatility_bps=section.volatility_bps,
+                             tick_size=section.tick_size, max_events=section.max_events,
+                             clock=clock)
+    return ReplayFeed(section.path, symbol=section.symbol, speed=section.speed,
+                      on_bad_row=section.on_bad_row)
+
+
+def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
+    """Wire strategy, paper broker, feeds, risk limits and settings from ``config``."""
+    clock = clock or SystemClock()
+    b = config.broker
+    broker = PaperBroker(
+        PaperBrokerConfig(initial_cash=b.initial_cash, currency=b.currency,
+                          slippage_bps=b.slippage_bps, commission_bps=b.commission_bps,
+                          commission_per_order=b.commission_per_order,
+                          participation=b.participation, symbols=tuple(b.symbols)),
+        clock=clock,
+    )
+    e = config.engine
+    r = config.risk
+    prefix = e.order_id_prefix or f"lt{int(time.time()) % 46656**2:x}"
+    return LiveTradingEngine(
+        load_strategy(config.strategy.path, dict(config.strategy.params)),
+        broker=broker,
+        feeds=[build_feed(f, clock) for f in config.feeds],
+        clock=clock,
+        settings=EngineSettings(market_data_policy=e.market_data_policy,
+                                conflate_depth=e.conflate_depth,
+                                max_pending_market_data=e.max_pending_market_data,
+                                stop_timeout_s=e.stop_timeout_s,
+                                closed_orders_kept=e.closed_orders_kept),
+        risk_limits=RiskLimits(r.max_order_quantity, r.max_order_notional,
+                               r.max_position_quantity, r.max_open_orders,
+                               r.max_orders_per_second),
+        order_ids=ClientOrderIdGenerator(prefix),
+    )

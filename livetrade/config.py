@@ -1,0 +1,237 @@
+"""Configuration: a TOML file validated by frozen pydantic models that reject unknown keys.
+
+Every field name carries its unit (``stop_timeout_s``, ``rate_hz``, ``slippage_bps``).
+Money and prices are ``Decimal``: write them as strings (``initial_cash = "100000"``) or
+plain numbers; TOML floats are converted through their decimal text, never through binary.
+
+:func:`load_config` reports **every** problem at once, each with the file, the line and the
+dotted key path, and never echoes a value (so a mistyped secret is not printed).
+Secrets, when an adapter needs them, come from environment variables named in the file
+(``api_key_env = "BINANCE_API_KEY"``), never from code.
+
+Example (every section is optional; this is also what ``livetrade run`` uses by default)::
+
+    [engine]
+    stop_timeout_s = 10
+
+    [broker]
+    type = "paper"
+    initial_cash = "100000"
+    commission_bps = "1"
+
+    [[feeds]]
+    type = "simulated"
+    symbols = ["BTC-USD", "ETH-USD"]
+    rate_hz = 20
+
+    [strategy]
+    path = "examples/sma_crossover.py:SmaCrossover"
+    params = { fast = 5, slow = 20, quantity = "1" }
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from livetrade.errors import ConfigError
+
+NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EngineSection(_Section):
+    """``[engine]``: dispatcher and lifecycle tuning."""
+
+    market_data_policy: Literal["conflate", "block"] = "conflate"
+    conflate_depth: int = Field(10_000, gt=0)
+    max_pending_market_data: int = Field(1_000, gt=0)
+    stop_timeout_s: float = Field(10.0, gt=0)
+    status_interval_s: float = Field(1.0, gt=0)
+    closed_orders_kept: int = Field(10_000, gt=0)
+    order_id_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,16}$")
+
+
+class PaperBrokerSection(_Section):
+    """``[broker]`` with ``type = "paper"``: the embedded simulated venue."""
+
+    type: Literal["paper"] = "paper"
+    initial_cash: PosDecimal = Decimal(100_000)
+    currency: str = "USD"
+    slippage_bps: NonNegDecimal = Decimal(0)
+    commission_bps: NonNegDecimal = Decimal(0)
+    commission_per_order: NonNegDecimal = Decimal(0)
+    participation: Annotated[Decimal, Field(gt=0, le=1)] | None = None
+    symbols: list[str] = Field(default_factory=list)
+
+
+class SimulatedFeedSection(_Section):
+    """``[[feeds]]`` with ``type = "simulated"``: a seeded random walk."""
+
+    type: Literal["simulated"] = "simulated"
+    symbols: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["BTC-USD", "ETH-USD", "SOL-USD"], min_length=1)
+    rate_hz: float = Field(50.0, ge=0)
+    seed: int = 42
+    start_price: PosDecimal = Decimal(100)
+    volatility_bps: float = Field(20.0, ge=0)
+    tick_size: PosDecimal = Decimal("0.01")
+    max_events: int | None = Field(None, gt=0)
+
+
+class ReplayFeedSection(_Section):
+    """``[[feeds]]`` with ``type = "replay"``: a CSV of ticks or bars."""
+
+    type: Literal["replay"]
+    path: Path
+    symbol: str | None = None
+    speed: float | None = Field(None, gt=0)
+    on_bad_row: Literal["skip", "fail"] = "skip"
+
+
+FeedSection = Annotated[SimulatedFeedSection | ReplayFeedSection, Field(discriminator="type")]
+
+DEFAULT_STRATEGY = "examples/sma_crossover.py:SmaCrossover"
+
+
+class StrategySection(_Section):
+    """``[strategy]``: ``path`` is ``module:Class`` or ``file.py:Class``; ``params`` go to
+    the constructor as keyword arguments."""
+
+    path: str = DEFAULT_STRATEGY
+    params: dict[str, int | bool | str | Decimal] = Field(default_factory=dict)
+
+    @field_validator("path")
+    @classmethod
+    def _module_and_class(cls, value: str) -> str:
+        module, sep, name = value.rpartition(":")
+        if not sep or not module or not name.isidentifier():
+            raise ValueError("must look like module:Class or path/to/file.py:Class")
+        return value
+
+
+class RiskSection(_Section):
+    """``[risk]``: pre-trade limits; leave a key out to disable that limit."""
+
+    max_order_quantity: PosDecimal | None = None
+    max_order_notional: PosDecimal | None = None
+    max_position_quantity: PosDecimal | None = None
+    max_open_orders: int | None = Field(None, gt=0)
+    max_orders_per_second: int | None = Field(None, gt=0)
+
+
+class LoggingSection(_Section):
+    """``[logging]``: ``console`` for a terminal, ``json`` for supervisord."""
+
+    format: Literal["console", "json"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class LiveTradeConfig(_Section):
+    """The whole file."""
+
+    engine: EngineSection = Field(default_factory=EngineSection)
+    broker: PaperBrokerSection = Field(default_factory=PaperBrokerSection)
+    feeds: list[FeedSection] = Field(default_factory=lambda: [SimulatedFeedSection()])
+    strategy: StrategySection = Field(default_factory=StrategySection)
+    risk: RiskSection = Field(default_factory=RiskSection)
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+
+
+# ---------------------------------------------------------------------- loading
+_TABLE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
+_ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each table and key path in a TOML text to its 1-based line number.
+
+    Good enough to point a person at the right line; not a TOML parser (the real parse is
+    ``tomllib``'s, which has already succeeded when this runs).
+    """
+    lines: dict[tuple[str | int, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    counts: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _ARRAY_TABLE.match(line):
+            name = tuple(p.strip().strip("\"'") for p in match.group(1).split("."))
+            index = counts.get(name, -1) + 1
+            counts[name] = index
+            table = (*name, index)
+            lines.setdefault(table, number)
+        elif match := _TABLE.match(line):
+            table = tuple(p.strip().strip("\"'") for p in match.group(1).split("."))
+            lines.setdefault(table, number)
+        elif match := _KEY.match(line):
+            key = tuple(p.strip().strip("\"'") for p in match.group(1).split("."))
+            lines.setdefault((*table, *key), number)
+    return lines
+
+
+def _locate(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
+    # Discriminated unions add the tag ("simulated") to the location; drop such parts.
+    path = tuple(p for p in loc if p not in ("simulated", "replay"))
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+_HINTS = {
+    "extra_forbidden": "remove it, or check its spelling against the Configuration section of README.md",
+    "missing": "add it",
+    "union_tag_invalid": "use one of the listed types",
+    "literal_error": "use one of the listed values",
+}
+
+
+def format_problems(error: ValidationError, text: str, source: str) -> list[str]:
+    """One line per problem: ``file:line: key.path: message (hint)``. Never shows values."""
+    lines = _key_lines(text)
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = tuple(item["loc"])
+        key = ".".join(str(p) for p in loc if p not in ("simulated", "replay")) or "(top level)"
+        line = _locate(loc, lines)
+        where = f"{source}:{line}" if line is not None else source
+        hint = _HINTS.get(item["type"])
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        message = message.removeprefix("Value error, ")
+        problems.append(f"{where}: {key}: {message}" + (f" ({hint})" if hint else ""))
+    return problems
+
+
+def parse_config(text: str, source: str = "<config>") -> LiveTradeConfig:
+    """Validate TOML text; raise ``ConfigError`` listing every problem."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problem = f"{source}: not valid TOML: {exc}"
+        raise ConfigError(f"cannot parse {source}", [problem], file=source) from exc
+    try:
+        return LiveTradeConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = format_problems(exc, text, source)
+        raise ConfigError(f"{len(problems)} problem(s) in {source}", problems,
+                          file=source) from None
+
+
+def load_config(path: str | Path) -> LiveTradeConfig:
+    """Read and validate a TOML config file; raise ``ConfigError`` listing every problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}",
+                          [f"{file}: cannot read: {exc.strerror}"], file=str(file)) from exc
+    return parse_config(text, str(file))
