@@ -136,12 +136,16 @@ class LoggingSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+def _default_feeds() -> list[FeedSection]:
+    return [SimulatedFeedSection()]
+
+
 class LiveTradeConfig(_Section):
     """The whole file."""
 
     engine: EngineSection = Field(default_factory=EngineSection)
     broker: PaperBrokerSection = Field(default_factory=PaperBrokerSection)
-    feeds: list[FeedSection] = Field(default_factory=lambda: [SimulatedFeedSection()])
+    feeds: list[FeedSection] = Field(default_factory=lambda: _default_feeds())
     strategy: StrategySection = Field(default_factory=StrategySection)
     risk: RiskSection = Field(default_factory=RiskSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
@@ -188,7 +192,7 @@ def _locate(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int])
 
 
 _HINTS = {
-    "extra_forbidden": "remove it, or check its spelling against the Configuration section of README.md",
+    "extra_forbidden": "remove it, or check its spelling against README.md, Configuration",
     "missing": "add it",
     "union_tag_invalid": "use one of the listed types",
     "literal_error": "use one of the listed values",

@@ -299,8 +299,8 @@ class LiveTradingEngine:
                 self.wait_until_idle()
             return self.stop()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
 
     def wait_until_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until the queue is empty (or ``timeout_s``); ``True`` if it emptied."""

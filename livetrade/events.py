@@ -209,7 +209,7 @@ class SystemErrorEvent(Event):
     context: dict[str, str] = Field(default_factory=dict)
 
 
-SystemError = SystemErrorEvent  # noqa: A001 - the story's name, kept as an alias
+SystemError = SystemErrorEvent
 
 ORDER_UPDATE_EVENTS: tuple[type[Event], ...] = (
     OrderFill,

@@ -177,7 +177,8 @@ class OrderManager:
             self._report("cancel_failed", str(exc), Severity.ERROR,
                          client_order_id=client_order_id)
             with self.lock:
-                if order.status is S.PENDING_CANCEL:
+                current: OrderStatus = order.status
+                if current is S.PENDING_CANCEL:
                     self._move(order, self._status_after_failed_cancel(order))
             return False
         return True

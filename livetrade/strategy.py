@@ -36,7 +36,7 @@ def _decimal(value: Decimal | int | str | None, name: str) -> Decimal | None:
     """Accept ints and strings for convenience; refuse floats (they carry binary error)."""
     if value is None or isinstance(value, Decimal):
         return value
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise TypeError(f"{name} must be a Decimal, int or str, not {type(value).__name__}")
     return Decimal(value)
 

@@ -18,6 +18,7 @@ import itertools
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from livetrade.brokers.base import AccountInfo, BrokerAdapter, BrokerOrder, EventSink
@@ -61,7 +62,7 @@ class _Working:
     symbol: str
     request: OrderRequest
     sim: SimOrder
-    day: object  # UTC date the order was accepted on (for DAY expiry)
+    day: date  # UTC date the order was accepted on (for DAY expiry)
     charged_per_order: bool = False
 
 
@@ -100,7 +101,8 @@ class PaperBroker(BrokerAdapter):
     def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
         with self._lock:
             if client_order_id in self._working:
-                raise OrderRejectedError("duplicate client order id", client_order_id=client_order_id)
+                raise OrderRejectedError("duplicate client order id",
+                                         client_order_id=client_order_id)
             symbols = self.config.symbols
             if symbols and request.symbol not in symbols:
                 raise OrderRejectedError(

@@ -6,7 +6,7 @@ import json
 import sys
 import threading
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from livetrade.engine import EngineStatus
 from livetrade.errors import ConfigError, LiveTradeError
@@ -105,7 +105,7 @@ class StatusPrinter:
         """A stream for log output that keeps the status line intact on a terminal."""
         if not self._tty or target is not self._stream:
             return target
-        return _ClearingStream(target, self)
+        return cast(TextIO, _ClearingStream(target, self))
 
     def _write_log(self, target: TextIO, text: str) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ column instead of an event; the caller decides whether to skip it or stop.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -66,7 +66,9 @@ def detect_layout(columns: list[str], path: Path, symbol: str | None) -> str:
     )
 
 
-def read_csv(path: Path, symbol: str | None = None) -> Iterator[MarketData | DataFeedError]:
+def read_csv(
+    path: Path, symbol: str | None = None
+) -> Generator[MarketData | DataFeedError, None, None]:
     """Yield one ``MarketData`` per good row and one ``DataFeedError`` per bad row.
 
     Raises ``DataFeedError`` for an unreadable file or header. This generator blocks on

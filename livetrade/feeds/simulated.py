@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from livetrade.brokers.base import EventSink
@@ -59,7 +59,7 @@ class SimulatedFeed(DataFeed):
     def run(self, sink: EventSink) -> None:
         self._walk(sink, pace=True)
 
-    def _walk(self, sink: EventSink, pace: bool) -> None:
+    def _walk(self, sink: Callable[[MarketData], None], pace: bool) -> None:
         rng = random.Random(self.seed)
         prices = {s: float(self.start_price) for s in self.symbols}
         floor = float(self.tick_size)

@@ -1,0 +1,58 @@
+"""The examples are part of the product: each one runs, and does what its docstring says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))
+
+import embed_in_backtest_loop  # noqa: E402
+from sma_crossover import SmaCrossover  # noqa: E402
+
+
+def test_embedded_loop_is_deterministic_and_books_its_trades() -> None:
+    """Same legacy loop twice: same result; the book adds up (cash + position x last)."""
+    first = embed_in_backtest_loop.run()
+    second = embed_in_backtest_loop.run()
+    assert first == second
+    assert int(first["fills"]) >= 2
+    last_close = embed_in_backtest_loop.legacy_bars()[-1][1]
+    assert Decimal(first["equity"]) == (Decimal(first["cash"])
+                                        + Decimal(first["position"]) * last_close)
+
+
+def test_embedded_loop_starts_no_threads() -> None:
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
+    embed_in_backtest_loop.run()
+    assert {t.ident for t in threading.enumerate()} == before
+
+
+def test_sma_crossover_script_runs_and_stops_by_itself() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "sma_crossover.py"), "2"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "undelivered 0" in result.stdout
+
+
+def test_sma_crossover_rejects_bad_parameters() -> None:
+    for kwargs in ({"fast": 5, "slow": 5}, {"fast": 0, "slow": 3}, {"quantity": "-1"}):
+        try:
+            SmaCrossover(**kwargs)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {kwargs}")
+
+
+def test_sma_crossover_state_round_trips() -> None:
+    strategy = SmaCrossover(fast=2, slow=3)
+    strategy.set_state({"prices": {"X": ["1", "2", "3"]}, "above": {"X": True}})
+    restored = SmaCrossover(fast=2, slow=3)
+    restored.set_state(strategy.get_state())
+    assert restored.get_state() == strategy.get_state()
+    assert restored.get_state()["prices"] == {"X": ["1", "2", "3"]}
