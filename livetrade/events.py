@@ -21,7 +21,8 @@ fill lane: they must stay in the order the broker sent them relative to fills, o
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -191,6 +192,13 @@ class ScheduledTrigger(Event):
     name: str
     scheduled_time: UtcDatetime
     actual_time: UtcDatetime
+    calendar: str = ""
+    session: date | None = None  # the trading session (exchange-local date) it belongs to
+
+    @property
+    def lateness_s(self) -> float:
+        """How late it fired: ``actual_time - scheduled_time`` in seconds."""
+        return (self.actual_time - self.scheduled_time).total_seconds()
 
 
 class SystemErrorEvent(Event):
@@ -222,19 +230,21 @@ ORDER_UPDATE_EVENTS: tuple[type[Event], ...] = (
 
 E = TypeVar("E", bound=Event)
 
-_DEFAULTS: dict[type[Event], dict[str, Any]] = {}
+_DEFAULTS: dict[type[Event], tuple[dict[str, Any], dict[str, Callable[[], Any]]]] = {}
 _set = object.__setattr__
 
 
-def _defaults_of(cls: type[Event]) -> dict[str, Any]:
+def _defaults_of(cls: type[Event]) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    """Plain defaults, and default factories (called per event: never share a dict)."""
     defaults = _DEFAULTS.get(cls)
     if defaults is None:
-        defaults = {
-            name: field.get_default(call_default_factory=True)
-            for name, field in cls.model_fields.items()
-            if not field.is_required()
+        optional = {n: f for n, f in cls.model_fields.items() if not f.is_required()}
+        factories: dict[str, Callable[[], Any]] = {
+            n: f.default_factory  # type: ignore[misc]
+            for n, f in optional.items() if f.default_factory is not None
         }
-        _DEFAULTS[cls] = defaults
+        plain = {n: f.default for n, f in optional.items() if n not in factories}
+        defaults = _DEFAULTS[cls] = (plain, factories)
     return defaults
 
 
@@ -247,7 +257,11 @@ def trusted(cls: type[E], **fields: Any) -> E:
     values). pydantic's own ``model_construct`` is slower than validating, hence this.
     """
     event = cls.__new__(cls)
-    values = dict(_defaults_of(cls))
+    plain, factories = _defaults_of(cls)
+    values = dict(plain)
+    for name, factory in factories.items():
+        if name not in fields:
+            values[name] = factory()
     values.update(fields)
     _set(event, "__dict__", values)
     _set(event, "__pydantic_fields_set__", set(fields))

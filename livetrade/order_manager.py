@@ -198,6 +198,8 @@ class OrderManager:
             order.broker_order_id = event.order_id or order.broker_order_id
             if order.status is S.SUBMITTED:
                 self._move(order, S.ACCEPTED)
+            elif order.status is S.PENDING_CANCEL and order.status_before_cancel is S.SUBMITTED:
+                order.status_before_cancel = S.ACCEPTED  # a refused cancel returns it here
 
     def record_fill(self, event: OrderFill) -> bool:
         """Book a fill on its order. ``False`` if this fill id was already booked."""
@@ -255,9 +257,9 @@ class OrderManager:
             order = self._open.get(event.client_order_id)
             if order is None:
                 return  # already rejected by our own checks, or unknown: nothing to change
-            order.reject_reason = event.reason
-            self.rejected += 1
-            self._finish(event.client_order_id, S.REJECTED, event)
+            if self._finish(event.client_order_id, S.REJECTED, event):
+                order.reject_reason = event.reason
+                self.rejected += 1
 
     def on_cancel_rejected(self, event: OrderCancelRejected) -> None:
         with self.lock:
@@ -292,7 +294,8 @@ class OrderManager:
     def _status_after_failed_cancel(order: Order) -> OrderStatus:
         if order.filled_quantity > 0:
             return S.PARTIALLY_FILLED
-        return S.ACCEPTED
+        # Never acknowledged stays SUBMITTED: a later reject must still be able to land.
+        return order.status_before_cancel or S.ACCEPTED
 
     def _lookup(self, cid: str, event: Event) -> Order | None:
         order = self._open.get(cid)
@@ -302,18 +305,20 @@ class OrderManager:
                        status=closed.status.value if closed else "unknown")
         return order
 
-    def _finish(self, cid: str, status: OrderStatus, event: Event) -> None:
+    def _finish(self, cid: str, status: OrderStatus, event: Event) -> bool:
+        """Move an open order to terminal ``status``; ``False`` if it was not moved."""
         with self.lock:
             order = self._lookup(cid, event)
             if order is None:
-                return
+                return False
             try:
                 check_transition(order.status, status, cid)
             except OrderStateError as exc:
                 self._report("invalid_order_transition", str(exc), Severity.ERROR,
                              client_order_id=cid)
-                return
+                return False
             self._move(order, status)
+            return True
 
     def _reject_now(self, order: Order, reason: str) -> None:
         order.reject_reason = reason

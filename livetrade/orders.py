@@ -11,7 +11,9 @@ exhaustively and checked by property tests. An order only moves along an edge of
                                                     working states -> EXPIRED
 
 A fill may arrive while a cancel is pending (the race every venue has); it is applied and the
-order stays PENDING_CANCEL until the cancel is confirmed or the order is filled.
+order stays PENDING_CANCEL until the cancel is confirmed or the order is filled. A refused
+cancel returns the order to the working state it left; a reject may overtake a cancel request
+sent before the broker answered the submit.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PARTIALLY_FILLED: frozenset(
         {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED}
     ),
-    # A cancel can be refused (back to a working state) or overtaken by fills.
+    # A cancel can be refused (back to the working state it left, SUBMITTED included) or be
+    # overtaken by fills, or by the broker's reject of an order it never accepted.
     S.PENDING_CANCEL: frozenset(
-        {S.PENDING_CANCEL, S.CANCELED, S.FILLED, S.EXPIRED, S.ACCEPTED, S.PARTIALLY_FILLED}
+        {S.PENDING_CANCEL, S.CANCELED, S.FILLED, S.EXPIRED, S.SUBMITTED, S.ACCEPTED,
+         S.PARTIALLY_FILLED, S.REJECTED}
     ),
     S.FILLED: frozenset(),
     S.CANCELED: frozenset(),

@@ -73,12 +73,26 @@ class PortfolioSnapshot:
 
 
 class _Position:
-    __slots__ = ("average_cost", "quantity", "realized_pnl")
+    """One symbol's book. ``average_cost`` divides, so it is rounded; ``flow`` and ``closed``
+    are sums of products only, so they are exact.
+
+    A *cycle* runs from flat to flat (or to a flip). Partial closes book realized PnL from
+    the average cost (``booked``, rounded); when the cycle ends its realized PnL is its
+    exact cash flow, so a round trip's PnL never carries the average cost's rounding.
+    """
+
+    __slots__ = ("average_cost", "booked", "closed", "flow", "quantity")
 
     def __init__(self) -> None:
         self.quantity = ZERO
         self.average_cost = ZERO
-        self.realized_pnl = ZERO
+        self.flow = ZERO  # cash flow (-signed quantity x price) of the current cycle
+        self.booked = ZERO  # realized PnL booked by partial closes in the current cycle
+        self.closed = ZERO  # realized PnL of the finished cycles
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self.closed + self.booked
 
 
 class Portfolio:
@@ -92,7 +106,7 @@ class Portfolio:
         self._cash = initial_cash
         self._positions: dict[str, _Position] = {}
         self._marks: dict[str, Decimal] = {}
-        self._realized = ZERO
+        self._market_marked: set[str] = set()
         self._commissions = ZERO
 
     def apply_fill(
@@ -107,31 +121,37 @@ class Portfolio:
             if pos is None:
                 pos = self._positions[symbol] = _Position()
             held = pos.quantity
+            new_qty = held + signed
             realized = ZERO
             if held == 0 or (held > 0) == (signed > 0):
-                new_qty = held + signed
                 pos.average_cost = (abs(held) * pos.average_cost + quantity * price) / abs(new_qty)
-            else:
-                closing = min(quantity, abs(held))
+                pos.flow -= signed * price
+            elif new_qty == 0 or (new_qty > 0) != (held > 0):
+                # The cycle ends (flat, or flipped): its PnL is its exact cash flow.
                 direction = 1 if held > 0 else -1
-                realized = (price - pos.average_cost) * closing * direction
-                new_qty = held + signed
-                if new_qty == 0:
-                    pos.average_cost = ZERO
-                elif (new_qty > 0) != (held > 0):
-                    pos.average_cost = price  # flipped: the remainder opened at this price
+                cycle = pos.flow + direction * abs(held) * price
+                realized = cycle - pos.booked
+                pos.closed += cycle
+                pos.booked = ZERO
+                pos.flow = -new_qty * price  # a flipped remainder opens the next cycle
+                pos.average_cost = price if new_qty != 0 else ZERO
+            else:
+                direction = 1 if held > 0 else -1
+                realized = (price - pos.average_cost) * quantity * direction
+                pos.booked += realized
+                pos.flow -= signed * price
             pos.quantity = new_qty
-            pos.realized_pnl += realized
-            self._realized += realized
             self._cash -= signed * price + commission
             self._commissions += commission
-            self._marks.setdefault(symbol, price)
+            if symbol not in self._market_marked:
+                self._marks[symbol] = price  # no market price yet: mark at the last fill
             return realized
 
     def mark(self, symbol: str, price: Decimal) -> None:
         """Record the latest market price of ``symbol`` for mark-to-market."""
         with self.lock:
             self._marks[symbol] = price
+            self._market_marked.add(symbol)
 
     def position(self, symbol: str) -> Decimal:
         with self.lock:
@@ -167,6 +187,8 @@ class Portfolio:
                 cash=self._cash,
                 initial_cash=self._initial_cash,
                 positions=MappingProxyType(positions),
-                realized_pnl=self._realized,
+                # Closed cycles first, exactly; open cycles' rounded partials apart.
+                realized_pnl=sum((p.closed for p in self._positions.values()), ZERO)
+                + sum((p.booked for p in self._positions.values()), ZERO),
                 commissions=self._commissions,
             )

@@ -3,7 +3,8 @@
 The order manager hands orders and cancels to :class:`BrokerExecutor` (non-blocking); its
 thread makes the blocking adapter calls one at a time, in order. A refusal becomes an
 ``OrderReject`` event; a transient failure a ``SystemErrorEvent`` (the order stays
-"submitted": its outcome is unknown, and it is never re-sent blindly).
+"submitted": its outcome is unknown, and it is never re-sent blindly). A failed cancel is
+also answered with an ``OrderCancelRejected``, so the order leaves PENDING_CANCEL.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import structlog
 
 from livetrade.brokers.base import BrokerAdapter, EventSink
 from livetrade.errors import BrokerError, EngineStateError, OrderRejectedError, PermanentBrokerError
-from livetrade.events import OrderReject, Severity, SystemErrorEvent, trusted
+from livetrade.events import OrderCancelRejected, OrderReject, Severity, SystemErrorEvent, trusted
 from livetrade.orders import OrderRequest
 
 _log = structlog.get_logger("livetrade.brokers.executor")
@@ -99,3 +100,7 @@ class BrokerExecutor:
                            severity=Severity.ERROR, source=f"broker:{self._broker.name}",
                            timestamp=datetime.now(UTC),
                            context={"call": kind, "client_order_id": cid}))
+        if kind == "cancel":
+            # The order manager holds the order in PENDING_CANCEL until it hears back.
+            self._sink(trusted(OrderCancelRejected, order_id="", client_order_id=cid,
+                               reason=f"cancel failed: {exc}", timestamp=datetime.now(UTC)))

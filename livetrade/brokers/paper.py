@@ -136,6 +136,13 @@ class PaperBroker(BrokerAdapter):
             self._emit(trusted(OrderAccepted, order_id=broker_id,
                                client_order_id=client_order_id, timestamp=now))
             if quote is None:
+                if request.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                    # Nothing to match against now, and these must never rest.
+                    self._emit(trusted(OrderCanceled, order_id=broker_id,
+                                       client_order_id=client_order_id, timestamp=now,
+                                       reason=f"no market price for {request.symbol} to match "
+                                              f"a {request.time_in_force.value} order"))
+                    return
                 self._working[client_order_id] = working
                 return
             self._settle(working, on_arrival(working.sim, quote, self._model), rest=True)

@@ -112,18 +112,24 @@ class StatusPrinter:
             if self._line:
                 target.write("\r\x1b[K")
             target.write(text)
-            if self._line and text.endswith("\n"):
+            if self._line:
                 target.write(self._line)
             target.flush()
 
 
 class _ClearingStream:
+    """Buffers log output to whole lines, then writes them above the status line."""
+
     def __init__(self, target: TextIO, printer: StatusPrinter) -> None:
         self._target = target
         self._printer = printer
+        self._pending = ""
 
     def write(self, text: str) -> int:
-        self._printer._write_log(self._target, text)
+        self._pending += text
+        if "\n" in self._pending:
+            complete, _, self._pending = self._pending.rpartition("\n")
+            self._printer._write_log(self._target, complete + "\n")
         return len(text)
 
     def flush(self) -> None:
