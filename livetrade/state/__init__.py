@@ -1,0 +1,1 @@
+"""Durable state: checkpoints, the write-ahead order journal, reconciliation."""

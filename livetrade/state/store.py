@@ -1,0 +1,290 @@
+"""The state store: checkpoints, the order journal and reconciliation reports in diskcache.
+
+One ``diskcache.Cache`` directory per engine instance. diskcache keeps its index in SQLite;
+each write here runs in one SQLite transaction (``Cache.transact``), so a ``kill -9`` at any
+instant leaves either the old or the new value, never half of one. (Durability is against a
+process crash: SQLite runs in WAL mode with ``synchronous=NORMAL``; a power cut may lose the
+last transactions but not corrupt the file.) Eviction is off: nothing is ever dropped to
+save space. Values are JSON text validated by :mod:`livetrade.state.records` on the way
+back, never pickle.
+
+Keys::
+
+    meta                      {"schema_version", "account_id", "strategy_id", "created_at"}
+    checkpoint:index          JSON list of kept checkpoint numbers, oldest first
+    checkpoint:<n, 10 digits> a Checkpoint
+    journal:next              last journal sequence number used (integer)
+    journal:<n, 12 digits>    a JournalEntry
+    report:index / report:<n> reconciliation reports (JSON)
+
+This module blocks on disk I/O; the engine calls it from its state thread or, for journal
+appends, from the dispatcher thread (one small SQLite transaction per order event).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from livetrade.errors import StateError
+from livetrade.state.records import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    JournalEntry,
+    JournalKind,
+    to_json_ready,
+)
+
+_CP = "checkpoint:{:010d}"
+_JOURNAL = "journal:{:012d}"
+
+
+def _summarise(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                     for e in error.errors(include_input=False, include_url=False)[:5])
+
+
+class StateStore:
+    """Durable state of one engine instance (one account, one strategy).
+
+    Opening a store that belongs to another account or strategy, or that was written by a
+    newer schema, raises ``StateError`` before anything is read into the engine.
+    """
+
+    def __init__(self, directory: str | Path, *, account_id: str, strategy_id: str,
+                 keep_checkpoints: int = 10) -> None:
+        if keep_checkpoints < 1:
+            raise ValueError("keep_checkpoints must be >= 1")
+        self.directory = Path(directory)
+        self.account_id = account_id
+        self.strategy_id = strategy_id
+        self.keep_checkpoints = keep_checkpoints
+        self._lock = threading.Lock()
+        self._cache = self._open()
+        self._check_meta()
+
+    # ------------------------------------------------------------------ opening
+    def _open(self) -> Any:
+        import diskcache
+
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return diskcache.Cache(str(self.directory), eviction_policy="none",
+                                   size_limit=2**62)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StateError(
+                f"state store at {self.directory} cannot be opened: {exc}",
+                directory=str(self.directory),
+                hint="run 'livetrade state verify'; if it is corrupt, "
+                     "'livetrade state reset --yes' moves it aside",
+            ) from exc
+
+    def _get(self, key: str) -> Any:
+        try:
+            return self._cache.get(key)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StateError(f"state store read failed for {key}: {exc}",
+                             directory=str(self.directory)) from exc
+
+    def _check_meta(self) -> None:
+        raw = self._get("meta")
+        if raw is None:
+            meta = {"schema_version": SCHEMA_VERSION, "account_id": self.account_id,
+                    "strategy_id": self.strategy_id,
+                    "created_at": datetime.now(UTC).isoformat()}
+            self._cache.set("meta", json.dumps(meta))
+            return
+        try:
+            meta = json.loads(raw)
+            version = int(meta["schema_version"])
+            account, strategy = str(meta["account_id"]), str(meta["strategy_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError("state store metadata is unreadable",
+                             directory=str(self.directory)) from exc
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state store was written by a newer livetrade (schema {version} > "
+                f"{SCHEMA_VERSION})", directory=str(self.directory),
+                hint="upgrade livetrade, or move the store aside with 'livetrade state reset'")
+        if account != self.account_id or strategy != self.strategy_id:
+            raise StateError(
+                f"state store belongs to account {account!r} / strategy {strategy!r}, not "
+                f"{self.account_id!r} / {self.strategy_id!r}", directory=str(self.directory),
+                hint="point state.directory at this engine's own store")
+
+    def close(self) -> None:
+        self._cache.close()
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_numbers(self) -> list[int]:
+        raw = self._get("checkpoint:index")
+        return list(json.loads(raw)) if raw else []
+
+    def next_checkpoint_number(self) -> int:
+        numbers = self.checkpoint_numbers()
+        return (numbers[-1] + 1) if numbers else 1
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write ``checkpoint`` and prune old ones, in one transaction."""
+        text = checkpoint.model_dump_json()
+        with self._lock, self._cache.transact():
+            numbers = [n for n in self.checkpoint_numbers() if n != checkpoint.number]
+            numbers.append(checkpoint.number)
+            self._cache.set(_CP.format(checkpoint.number), text)
+            while len(numbers) > self.keep_checkpoints:
+                self._cache.delete(_CP.format(numbers.pop(0)))
+            self._cache.set("checkpoint:index", json.dumps(numbers))
+            oldest_kept = self._load_unchecked(numbers[0])
+            if oldest_kept is not None:
+                self._prune_journal(oldest_kept.journal_sequence)
+
+    def _load_unchecked(self, number: int) -> Checkpoint | None:
+        try:
+            return self.load_checkpoint(number)
+        except StateError:
+            return None
+
+    def load_checkpoint(self, number: int | None = None) -> Checkpoint:
+        """Load and validate checkpoint ``number`` (default: the newest). Raises ``StateError``."""
+        numbers = self.checkpoint_numbers()
+        if not numbers:
+            raise StateError("no checkpoint in the store", directory=str(self.directory))
+        number = numbers[-1] if number is None else number
+        if number not in numbers:
+            raise StateError(f"no checkpoint number {number}; kept: {numbers}",
+                             directory=str(self.directory))
+        raw = self._get(_CP.format(number))
+        if raw is None:
+            raise StateError(f"checkpoint {number} is missing from the store",
+                             directory=str(self.directory))
+        try:
+            checkpoint = Checkpoint.model_validate_json(raw)
+        except ValidationError as exc:
+            raise StateError(f"checkpoint {number} is invalid: {_summarise(exc)}",
+                             directory=str(self.directory), checkpoint=number) from None
+        if checkpoint.schema_version > SCHEMA_VERSION:
+            raise StateError(f"checkpoint {number} has schema {checkpoint.schema_version}, "
+                             f"newer than {SCHEMA_VERSION}", checkpoint=number)
+        if (checkpoint.account_id, checkpoint.strategy_id) != (self.account_id, self.strategy_id):
+            raise StateError(f"checkpoint {number} belongs to another account or strategy",
+                             checkpoint=number)
+        if checkpoint.number != number:
+            raise StateError(f"checkpoint {number} claims to be number {checkpoint.number}",
+                             checkpoint=number)
+        return checkpoint
+
+    def latest_valid_checkpoint(self, *, fall_back: bool) -> tuple[Checkpoint | None, list[str]]:
+        """The newest checkpoint that validates, and the problems met on the way.
+
+        With ``fall_back=False`` an invalid newest checkpoint raises ``StateError`` instead
+        of silently using an older one.
+        """
+        problems: list[str] = []
+        for number in reversed(self.checkpoint_numbers()):
+            try:
+                return self.load_checkpoint(number), problems
+            except StateError as exc:
+                if not fall_back:
+                    raise
+                problems.append(str(exc))
+        return None, problems
+
+    # ------------------------------------------------------------------ journal
+    def append_journal(self, kind: JournalKind, client_order_id: str,
+                       data: dict[str, Any] | None = None) -> int:
+        """Durably append one journal entry; return its sequence number. Blocks on disk."""
+        with self._lock, self._cache.transact():
+            sequence = int(self._cache.get("journal:next", 0)) + 1
+            entry = JournalEntry(sequence=sequence, kind=kind, client_order_id=client_order_id,
+                                 recorded_at=datetime.now(UTC),
+                                 data=to_json_ready(data or {}))
+            self._cache.set(_JOURNAL.format(sequence), entry.model_dump_json())
+            self._cache.set("journal:next", sequence)
+            return sequence
+
+    def journal_sequence(self) -> int:
+        return int(self._get("journal:next") or 0)
+
+    def journal_since(self, after: int) -> list[JournalEntry]:
+        """Entries with sequence > ``after``, in order. Raises ``StateError`` on a bad one."""
+        last = self.journal_sequence()
+        first = self.journal_first()
+        if after + 1 < first:
+            raise StateError(f"journal entries before {first} were pruned; cannot read from "
+                             f"{after + 1}", directory=str(self.directory))
+        entries = []
+        for sequence in range(after + 1, last + 1):
+            raw = self._get(_JOURNAL.format(sequence))
+            if raw is None:
+                raise StateError(f"journal entry {sequence} is missing",
+                                 directory=str(self.directory))
+            try:
+                entries.append(JournalEntry.model_validate_json(raw))
+            except ValidationError as exc:
+                raise StateError(f"journal entry {sequence} is invalid: {_summarise(exc)}",
+                                 directory=str(self.directory)) from None
+        return entries
+
+    def _prune_journal(self, upto: int) -> None:
+        first = int(self._cache.get("journal:first", 1))
+        for sequence in range(first, upto + 1):
+            self._cache.delete(_JOURNAL.format(sequence))
+        if upto + 1 > first:
+            self._cache.set("journal:first", upto + 1)
+
+    def journal_first(self) -> int:
+        return int(self._get("journal:first") or 1)
+
+    # ------------------------------------------------------------------ reports
+    def save_report(self, report: dict[str, Any]) -> int:
+        with self._lock, self._cache.transact():
+            numbers = json.loads(self._cache.get("report:index", "[]"))
+            number = (numbers[-1] + 1) if numbers else 1
+            numbers.append(number)
+            while len(numbers) > 100:
+                self._cache.delete(f"report:{numbers.pop(0)}")
+            self._cache.set(f"report:{number}", json.dumps(to_json_ready(report)))
+            self._cache.set("report:index", json.dumps(numbers))
+            return number
+
+    def reports(self) -> list[dict[str, Any]]:
+        numbers = json.loads(self._get("report:index") or "[]")
+        return [json.loads(self._get(f"report:{n}")) for n in numbers]
+
+    # ------------------------------------------------------------------ maintenance
+    def verify(self) -> list[str]:
+        """Every integrity problem found: SQLite, checkpoints, journal continuity."""
+        problems: list[str] = []
+        try:
+            warnings = self._cache.check(fix=False)
+            problems.extend(f"store: {w.message}" for w in warnings)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            return [f"store: SQLite check failed: {exc}"]
+        for number in self.checkpoint_numbers():
+            try:
+                self.load_checkpoint(number)
+            except StateError as exc:
+                problems.append(f"checkpoint {number}: {exc.message}")
+        try:
+            self.journal_since(self.journal_first() - 1)
+        except StateError as exc:
+            problems.append(f"journal: {exc.message}")
+        return problems
+
+
+def move_aside(directory: str | Path) -> Path:
+    """Rename a store directory to ``<name>.reset-<UTC time>`` (never delete). Returns it."""
+    source = Path(directory)
+    if not source.exists():
+        raise StateError(f"no state store at {source}", directory=str(source))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = source.with_name(f"{source.name}.reset-{stamp}")
+    shutil.move(str(source), str(target))
+    return target
