@@ -301,7 +301,7 @@ class OrderManager:
         order = self._open.get(cid)
         if order is None:
             closed = self._closed.get(cid)
-            _log.debug("stale_order_update", client_order_id=cid, event=type(event).__name__,
+            _log.debug("stale_order_update", client_order_id=cid, event_type=type(event).__name__,
                        status=closed.status.value if closed else "unknown")
         return order
 
