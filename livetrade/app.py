@@ -24,7 +24,7 @@ def build_feed(section: SimulatedFeedSection | ReplayFeedSection, clock: Clock) 
                              tick_size=section.tick_size, max_events=section.max_events,
                              clock=clock)
     return ReplayFeed(section.path, symbol=section.symbol, speed=section.speed,
-                      on_bad_row=section.on_bad_row)
+                      on_bad_row=section.on_bad_row, clock=clock)
 
 
 def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:

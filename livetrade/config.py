@@ -145,7 +145,7 @@ class LiveTradeConfig(_Section):
 
     engine: EngineSection = Field(default_factory=EngineSection)
     broker: PaperBrokerSection = Field(default_factory=PaperBrokerSection)
-    feeds: list[FeedSection] = Field(default_factory=lambda: _default_feeds())
+    feeds: list[FeedSection] = Field(default_factory=_default_feeds)
     strategy: StrategySection = Field(default_factory=StrategySection)
     risk: RiskSection = Field(default_factory=RiskSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)

@@ -227,17 +227,26 @@ class Dispatcher:
         """Stop the dispatcher thread and return the events it did not deliver.
 
         With ``drain=True`` everything queued before this call is dispatched first (stop
-        the producers before calling this, or the queue may never empty); if that takes
-        longer than ``timeout_s`` the dispatcher is stopped at the next event instead.
-        The undelivered events are logged by type and returned so the caller can persist
-        or report them. This method blocks.
+        the producers before calling this, or the queue may never empty). Events that
+        arrive after the drain finished (a broker thread answering late) stay queued: the
+        caller, now the only consumer, handles them with :meth:`run_pending` or takes them
+        with :meth:`collect_undelivered`. If draining takes longer than ``timeout_s``, or
+        with ``drain=False``, the dispatcher stops at the next event and everything still
+        queued is logged by type and returned, so the caller can persist or report it.
+        A dispatcher that never started returns its whole queue. This method blocks.
         """
         thread = self._thread
         if thread is None:
-            return self._collect_undelivered()
+            return self.collect_undelivered()
+        if not thread.is_alive():  # it ended already (an earlier forced stop): nothing drains
+            self._thread = None
+            return self.collect_undelivered()
         if drain:
             self._queue.put((1 << 30, next(self._seq), perf_counter_ns(), _STOP))
             thread.join(timeout_s)
+            if not thread.is_alive():
+                self._thread = None
+                return []
         if thread.is_alive():
             self._queue.put((-1, next(self._seq), perf_counter_ns(), _STOP))
             thread.join(timeout_s)
@@ -245,9 +254,10 @@ class Dispatcher:
             raise EngineStateError("dispatcher did not stop; a handler is blocked",
                                    timeout_s=timeout_s)
         self._thread = None
-        return self._collect_undelivered()
+        return self.collect_undelivered()
 
-    def _collect_undelivered(self) -> list[Event]:
+    def collect_undelivered(self) -> list[Event]:
+        """Take every queued event without dispatching it; log the counts by type."""
         left: list[Event] = []
         while True:
             try:

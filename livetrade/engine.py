@@ -221,7 +221,7 @@ class LiveTradingEngine:
         self._require("new")
         self._open_session()
         if not self.broker.inline:
-            self._executor = BrokerExecutor(self.broker, self.dispatcher.publish)
+            self._executor = BrokerExecutor(self.broker, self.dispatcher.publish, self.clock)
             self._executor.start()
             self.orders.attach_router(self._executor)
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
@@ -247,15 +247,19 @@ class LiveTradingEngine:
             if not feed.join(timeout):
                 _log.warning("feed_did_not_stop", feed=feed.name, timeout_s=timeout)
         undelivered = list(self.dispatcher.stop(drain=True, timeout_s=timeout))
-        # The dispatcher thread is gone: strategy callbacks from here run on this thread.
+        # The dispatcher thread is gone: this thread is now the only consumer, so strategy
+        # callbacks and late broker answers are handled here, in order.
+        self.dispatcher.run_pending()
         self._call_strategy(self.strategy.on_stop, "strategy.on_stop")
         self.dispatcher.run_pending()
         clean = not undelivered
         if self._executor is not None:
+            # Finish the broker thread's queued requests, then handle their answers.
             clean = self._executor.stop(timeout) and clean
             self._executor = None
-        self.dispatcher.run_pending()
-        return self._close_session(undelivered, clean)
+            self.dispatcher.run_pending()
+        undelivered.extend(self.dispatcher.collect_undelivered())
+        return self._close_session(undelivered, clean and not undelivered)
 
     def request_stop(self) -> None:
         """Ask ``run_forever`` to stop (safe from any thread and from signal handlers)."""

@@ -96,7 +96,7 @@ def run_replay(
     clock = ManualClock()
     broker = PaperBroker(PaperBrokerConfig(initial_cash=cash, commission_bps=commission_bps,
                                            slippage_bps=slippage_bps), clock=clock)
-    feed = ReplayFeed(data, symbol=symbol, speed=None, on_bad_row=on_bad_row)
+    feed = ReplayFeed(data, symbol=symbol, speed=None, on_bad_row=on_bad_row, clock=clock)
     feed.check()
     engine = LiveTradingEngine(
         strategy, broker=broker, feeds=[feed], clock=clock,

@@ -43,7 +43,7 @@ def test_sma_crossover_script_runs_and_stops_by_itself() -> None:
 def test_sma_crossover_rejects_bad_parameters() -> None:
     for kwargs in ({"fast": 5, "slow": 5}, {"fast": 0, "slow": 3}, {"quantity": "-1"}):
         try:
-            SmaCrossover(**kwargs)  # type: ignore[arg-type]
+            SmaCrossover(**kwargs)
         except ValueError:
             continue
         raise AssertionError(f"accepted {kwargs}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from kit import T0, D, RecordingStrategy, at, join_all, manual_clock, md, request, wait_until
@@ -288,6 +289,38 @@ def test_a_canceled_resting_order_is_confirmed_through_the_executor() -> None:
         report = engine.stop()
     assert report.clean
     assert [c.client_order_id for c in canceled] == ["t-1"]
+    order = engine.context.order("t-1")
+    assert order is not None and order.status is OrderStatus.CANCELED
+    assert broker.get_open_orders() == [] and engine.context.open_orders() == ()
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_stop_right_after_a_cancel_still_books_the_brokers_answer(attempt: int) -> None:
+    """stop() straight after a cancel: the broker thread's late answer is handled, not
+    reported as undelivered (the engine stops the broker thread before it gives up on the
+    queue, and the caller's thread handles what arrives meanwhile)."""
+    sent = threading.Event()
+
+    def on_bar(s: RecordingStrategy, event: MarketData) -> None:
+        if len(s.of("market_data")) == 1:
+            s.ctx.cancel_order(s.ctx.buy(event.symbol, 1, order_type="limit",
+                                         limit_price=50))
+            sent.set()
+
+    strategy = RecordingStrategy(on_bar)
+    engine, broker = threaded_engine(strategy)
+    answer_cancel = broker.cancel_order
+
+    def slow_cancel(client_order_id: str) -> None:
+        time.sleep(0.05 * attempt)  # the answer lands before, during or after the drain
+        answer_cancel(client_order_id)
+
+    broker.cancel_order = slow_cancel  # type: ignore[method-assign]
+    engine.start()
+    engine.publish(md(price=100, ts=T0))
+    assert sent.wait(10)
+    report = engine.stop()
+    assert report.clean and report.undelivered == ()
     order = engine.context.order("t-1")
     assert order is not None and order.status is OrderStatus.CANCELED
     assert broker.get_open_orders() == [] and engine.context.open_orders() == ()

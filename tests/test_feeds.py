@@ -82,8 +82,6 @@ def test_simulated_prices_take_turns_and_sit_on_the_tick_grid() -> None:
     assert all(e.timestamp == T0 for e in events)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: SimulatedFeed quantizes to the tick's "
-                   "exponent (Decimal.quantize), so a 0.05 tick gives a 0.01 grid")
 def test_simulated_prices_respect_a_tick_that_is_not_a_power_of_ten() -> None:
     events = sim(3, tick_size=Decimal("0.05")).prices()
     assert all(e.price % Decimal("0.05") == 0 for e in events)
@@ -283,3 +281,9 @@ def test_replay_of_an_unreadable_file_reports_instead_of_dying_silently(
 def test_replay_speed_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ReplayFeed(write(tmp_path, MIXED), speed=0)
+
+
+def test_simulated_prices_refuses_an_endless_walk() -> None:
+    """``prices()`` without ``max_events`` would never return: it says so instead."""
+    with pytest.raises(ValueError, match="max_events"):
+        SimulatedFeed(("A",), max_events=None).prices()

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from livetrade.brokers.base import BrokerAdapter, EventSink
+from livetrade.clock import Clock, SystemClock
 from livetrade.errors import BrokerError, EngineStateError, OrderRejectedError, PermanentBrokerError
 from livetrade.events import OrderCancelRejected, OrderReject, Severity, SystemErrorEvent, trusted
 from livetrade.orders import OrderRequest
@@ -41,8 +41,10 @@ class InlineRouter:
 class BrokerExecutor:
     """A thread that makes one broker's blocking order calls; see the module docstring."""
 
-    def __init__(self, broker: BrokerAdapter, sink: EventSink) -> None:
+    def __init__(self, broker: BrokerAdapter, sink: EventSink, clock: Clock | None = None
+                 ) -> None:
         self._broker = broker
+        self._clock: Clock = clock or SystemClock()
         self._sink = sink
         self._queue: queue.Queue[tuple[str, str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -84,7 +86,7 @@ class BrokerExecutor:
                 if kind == "submit":
                     self._sink(trusted(OrderReject, order_id=cid, client_order_id=cid,
                                        reason=f"broker refused: {exc.message}",
-                                       timestamp=datetime.now(UTC),
+                                       timestamp=self._clock.now(),
                                        symbol=request.symbol if request else ""))
                 else:
                     self._report(exc, kind, cid)
@@ -98,9 +100,9 @@ class BrokerExecutor:
                    error=f"{type(exc).__name__}: {exc}")
         self._sink(trusted(SystemErrorEvent, error_type=type(exc).__name__, message=str(exc),
                            severity=Severity.ERROR, source=f"broker:{self._broker.name}",
-                           timestamp=datetime.now(UTC),
+                           timestamp=self._clock.now(),
                            context={"call": kind, "client_order_id": cid}))
         if kind == "cancel":
             # The order manager holds the order in PENDING_CANCEL until it hears back.
             self._sink(trusted(OrderCancelRejected, order_id="", client_order_id=cid,
-                               reason=f"cancel failed: {exc}", timestamp=datetime.now(UTC)))
+                               reason=f"cancel failed: {exc}", timestamp=self._clock.now()))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
 
 import structlog
 
 from livetrade.brokers.base import EventSink
+from livetrade.clock import Clock, SystemClock
 from livetrade.errors import EngineStateError
 from livetrade.events import Severity, SystemErrorEvent, trusted
 
@@ -27,7 +27,8 @@ class DataFeed(ABC):
 
     name: str = "feed"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.published = 0
@@ -69,7 +70,7 @@ class DataFeed(ABC):
                        exc_info=exc)
             sink(trusted(SystemErrorEvent, error_type=type(exc).__name__, message=str(exc),
                          severity=Severity.CRITICAL, source=f"feed:{self.name}",
-                         timestamp=datetime.now(UTC)))
+                         timestamp=self._clock.now()))
 
     @abstractmethod
     def run(self, sink: EventSink) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import structlog
 
 from livetrade.brokers.base import EventSink
+from livetrade.clock import Clock
 from livetrade.errors import DataFeedError
 from livetrade.events import MarketData, Severity, SystemErrorEvent, trusted
 from livetrade.feeds.base import DataFeed
@@ -37,8 +38,9 @@ class ReplayFeed(DataFeed):
         symbol: str | None = None,
         speed: float | None = None,
         on_bad_row: Literal["skip", "fail"] = "skip",
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive, or None for as fast as possible")
         self.path = Path(path)
@@ -79,7 +81,7 @@ class ReplayFeed(DataFeed):
                              error=item.message)
                 sink(trusted(SystemErrorEvent, error_type="DataFeedError", message=str(item),
                              severity=Severity.CRITICAL if fatal else Severity.WARNING,
-                             source=f"feed:{self.name}", timestamp=datetime.now(UTC),
+                             source=f"feed:{self.name}", timestamp=self._clock.now(),
                              context={k: str(v) for k, v in item.context.items()}))
                 if fatal:
                     self.failed = True

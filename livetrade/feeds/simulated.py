@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from livetrade.brokers.base import EventSink
-from livetrade.clock import Clock, SystemClock
+from livetrade.clock import Clock
 from livetrade.events import MarketData, trusted
 from livetrade.feeds.base import DataFeed
 
@@ -36,7 +36,7 @@ class SimulatedFeed(DataFeed):
         max_events: int | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         if not symbols:
             raise ValueError("SimulatedFeed needs at least one symbol")
         if rate_hz < 0 or volatility_bps < 0 or start_price <= 0 or tick_size <= 0:
@@ -48,10 +48,11 @@ class SimulatedFeed(DataFeed):
         self.volatility = volatility_bps / 10_000.0
         self.tick_size = tick_size
         self.max_events = max_events
-        self._clock = clock or SystemClock()
 
     def prices(self) -> list[MarketData]:
         """The first ``max_events`` events this feed would publish (for tests)."""
+        if self.max_events is None:
+            raise ValueError("prices() needs max_events: the walk is otherwise endless")
         out: list[MarketData] = []
         self._walk(out.append, pace=False)
         return out
@@ -77,7 +78,7 @@ class SimulatedFeed(DataFeed):
                 MarketData,
                 symbol=symbol,
                 timestamp=self._clock.now(),
-                price=Decimal(repr(price)).quantize(quantum),
+                price=(Decimal(repr(price)) / quantum).to_integral_value() * quantum,
                 volume=Decimal(rng.randint(1, 100)),
             )
             sink(event)
