@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from datetime import timedelta
 
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.clock import Clock, SystemClock
-from livetrade.config import LiveTradeConfig, ReplayFeedSection, SimulatedFeedSection
+from livetrade.config import (
+    EveryJob,
+    LiveTradeConfig,
+    MarketCloseJob,
+    MarketOpenJob,
+    ReplayFeedSection,
+    SimulatedFeedSection,
+)
 from livetrade.engine import EngineSettings, LiveTradingEngine
+from livetrade.errors import ConfigError
+from livetrade.events import Event
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.replay import ReplayFeed
 from livetrade.feeds.simulated import SimulatedFeed
 from livetrade.loader import load_strategy
 from livetrade.orders import ClientOrderIdGenerator
 from livetrade.risk import RiskLimits
+from livetrade.scheduling import DiskcacheFiredStore, TradingScheduler
 
 
 def build_feed(section: SimulatedFeedSection | ReplayFeedSection, clock: Clock) -> DataFeed:
@@ -25,6 +37,40 @@ def build_feed(section: SimulatedFeedSection | ReplayFeedSection, clock: Clock) 
                              clock=clock)
     return ReplayFeed(section.path, symbol=section.symbol, speed=section.speed,
                       on_bad_row=section.on_bad_row, clock=clock)
+
+
+def build_scheduler(config: LiveTradeConfig, clock: Clock,
+                    publish: Callable[[Event], None]) -> TradingScheduler:
+    """The scheduler with the jobs declared in ``[[schedule]]``; raises ``ConfigError``."""
+    section = config.scheduler
+    store = (DiskcacheFiredStore(section.store_dir) if section.store_dir is not None else None)
+    scheduler = TradingScheduler(clock, publish, store=store,
+                                 poll_interval_s=section.poll_interval_s,
+                                 default_calendar=section.default_calendar)
+    problems = []
+    for i, job in enumerate(config.schedule):
+        try:
+            if isinstance(job, MarketOpenJob):
+                scheduler.market_open(timedelta(seconds=job.offset_s), name=job.name,
+                                      calendar=job.calendar, missed=job.missed,
+                                      grace_s=job.grace_s)
+            elif isinstance(job, MarketCloseJob):
+                scheduler.market_close(timedelta(seconds=job.offset_s), name=job.name,
+                                       calendar=job.calendar, missed=job.missed,
+                                       grace_s=job.grace_s)
+            elif isinstance(job, EveryJob):
+                scheduler.every(timedelta(seconds=job.interval_s), during=job.during,
+                                name=job.name, calendar=job.calendar, missed=job.missed,
+                                grace_s=job.grace_s)
+            else:
+                scheduler.at(job.time, job.tz, trading_days_only=job.trading_days_only,
+                             name=job.name, calendar=job.calendar, missed=job.missed,
+                             grace_s=job.grace_s)
+        except ConfigError as exc:
+            problems.append(f"schedule.{i}: {exc.message}")
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in [[schedule]]", problems)
+    return scheduler
 
 
 def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
@@ -41,7 +87,15 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
     e = config.engine
     r = config.risk
     prefix = e.order_id_prefix or f"lt{int(time.time()) % 46656**2:x}"
-    return LiveTradingEngine(
+    # The scheduler publishes into the engine's dispatcher, which the engine creates:
+    # hand it a trampoline that is bound once the engine exists.
+    engines: list[LiveTradingEngine] = []
+
+    def publish(event: Event) -> None:
+        engines[0].publish(event)
+
+    scheduler = build_scheduler(config, clock, publish)
+    engine = LiveTradingEngine(
         load_strategy(config.strategy.path, dict(config.strategy.params)),
         broker=broker,
         feeds=[build_feed(f, clock) for f in config.feeds],
@@ -55,4 +109,7 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
                                r.max_position_quantity, r.max_open_orders,
                                r.max_orders_per_second),
         order_ids=ClientOrderIdGenerator(prefix),
+        scheduler=scheduler,
     )
+    engines.append(engine)
+    return engine

@@ -129,6 +129,59 @@ class RiskSection(_Section):
     max_orders_per_second: int | None = Field(None, gt=0)
 
 
+class SchedulerSection(_Section):
+    """``[scheduler]``: how often the live scheduler looks at the clock, the default
+    calendar, and where fired triggers are remembered across restarts (``store_dir``;
+    without it a restart may re-fire today's triggers)."""
+
+    poll_interval_s: float = Field(1.0, gt=0)
+    default_calendar: str = "NYSE"
+    store_dir: Path | None = None
+
+
+class _JobSection(_Section):
+    name: str | None = None
+    calendar: str | None = None
+    missed: Literal["skip", "fire_once_late"] = "fire_once_late"
+    grace_s: float = Field(60.0, ge=0)
+
+
+class MarketOpenJob(_JobSection):
+    """``[[schedule]]`` with ``type = "market_open"``: ``offset_s`` after each open."""
+
+    type: Literal["market_open"]
+    offset_s: float = 0.0
+
+
+class MarketCloseJob(_JobSection):
+    """``[[schedule]]`` with ``type = "market_close"``: ``offset_s = -300`` is 5 min before."""
+
+    type: Literal["market_close"]
+    offset_s: float = 0.0
+
+
+class EveryJob(_JobSection):
+    """``[[schedule]]`` with ``type = "every"``: every ``interval_s`` (in session or always)."""
+
+    type: Literal["every"]
+    interval_s: float = Field(gt=0)
+    during: Literal["session", "always"] = "session"
+
+
+class AtJob(_JobSection):
+    """``[[schedule]]`` with ``type = "at"``: every day at ``time`` ("HH:MM") in ``tz``."""
+
+    type: Literal["at"]
+    time: str
+    tz: str = "UTC"
+    trading_days_only: bool = False
+
+
+ScheduleEntry = Annotated[MarketOpenJob | MarketCloseJob | EveryJob | AtJob,
+                          Field(discriminator="type")]
+_TAGS = ("simulated", "replay", "market_open", "market_close", "every", "at")
+
+
 class LoggingSection(_Section):
     """``[logging]``: ``console`` for a terminal, ``json`` for supervisord."""
 
@@ -148,6 +201,8 @@ class LiveTradeConfig(_Section):
     feeds: list[FeedSection] = Field(default_factory=_default_feeds)
     strategy: StrategySection = Field(default_factory=StrategySection)
     risk: RiskSection = Field(default_factory=RiskSection)
+    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    schedule: list[ScheduleEntry] = Field(default_factory=list)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
 
@@ -184,7 +239,7 @@ def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
 
 def _locate(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> int | None:
     # Discriminated unions add the tag ("simulated") to the location; drop such parts.
-    path = tuple(p for p in loc if p not in ("simulated", "replay"))
+    path = tuple(p for p in loc if p not in _TAGS)
     for end in range(len(path), 0, -1):
         if path[:end] in lines:
             return lines[path[:end]]
@@ -205,7 +260,7 @@ def format_problems(error: ValidationError, text: str, source: str) -> list[str]
     problems = []
     for item in error.errors(include_input=False, include_url=False):
         loc = tuple(item["loc"])
-        key = ".".join(str(p) for p in loc if p not in ("simulated", "replay")) or "(top level)"
+        key = ".".join(str(p) for p in loc if p not in _TAGS) or "(top level)"
         line = _locate(loc, lines)
         where = f"{source}:{line}" if line is not None else source
         hint = _HINTS.get(item["type"])

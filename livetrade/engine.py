@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from types import FrameType
 from typing import ClassVar, Literal
@@ -51,6 +52,8 @@ from livetrade.order_manager import OrderManager
 from livetrade.orders import ClientOrderIdGenerator
 from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
+from livetrade.scheduling.facade import StrategySchedule
+from livetrade.scheduling.scheduler import TradingScheduler
 from livetrade.strategy import Strategy, StrategyContext
 
 _log = structlog.get_logger("livetrade.engine")
@@ -111,6 +114,7 @@ class LiveTradingEngine:
         settings: EngineSettings | None = None,
         risk_limits: RiskLimits | None = None,
         order_ids: ClientOrderIdGenerator | None = None,
+        scheduler: TradingScheduler | None = None,
     ) -> None:
         self.settings = settings or EngineSettings()
         self.clock: Clock = clock or SystemClock()
@@ -140,7 +144,12 @@ class LiveTradingEngine:
             ids=order_ids or ClientOrderIdGenerator(f"lt{int(time.time()) % 46656**2:x}"),
             closed_capacity=self.settings.closed_orders_kept,
         )
-        self.context = StrategyContext(self.orders, self.portfolio, self.clock)
+        self.scheduler = scheduler or TradingScheduler(self.clock, self.dispatcher.publish)
+        self._schedule_changed = True
+        self._next_trigger: datetime | None = None
+        self.context = StrategyContext(
+            self.orders, self.portfolio, self.clock,
+            StrategySchedule(self.scheduler, self._on_schedule_change))
         self._executor: BrokerExecutor | None = None
         self._state: State = "new"
         self._started_at = 0.0
@@ -170,9 +179,26 @@ class LiveTradingEngine:
         d.subscribe(SystemErrorEvent, s.on_error, "strategy.on_error")
 
     def _on_market_data(self, event: MarketData) -> None:
-        if self._data_clock is not None:
-            self._data_clock.advance_to(event.timestamp)
+        clock = self._data_clock
+        if clock is not None:
+            if self._schedule_changed or (self._next_trigger is not None
+                                          and event.timestamp >= self._next_trigger):
+                self._run_scheduler_through(clock, event.timestamp)
+            clock.advance_to(event.timestamp)
         self.portfolio.mark(event.symbol, event.price)
+
+    def _on_schedule_change(self) -> None:
+        self._schedule_changed = True
+
+    def _run_scheduler_through(self, clock: ManualClock, until: datetime) -> None:
+        """Data time: fire every trigger due up to this event, at its exact time.
+
+        They are queued with a higher priority than market data, so the strategy gets
+        them right after this event and before the next one.
+        """
+        self._schedule_changed = False
+        self.scheduler.run_through(clock, until)
+        self._next_trigger = self.scheduler.next_due()
 
     def _on_fill(self, event: OrderFill) -> None:
         self._fill_was_new = False
@@ -227,6 +253,8 @@ class LiveTradingEngine:
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self.dispatcher.run_pending()
         self.dispatcher.start()
+        if self._data_clock is None:
+            self.scheduler.start()  # wall time: its own thread; data time: driven by the data
         for feed in self.feeds:
             feed.start(self.dispatcher.publish)
         self._state = "running"
@@ -246,6 +274,10 @@ class LiveTradingEngine:
         for feed in self.feeds:
             if not feed.join(timeout):
                 _log.warning("feed_did_not_stop", feed=feed.name, timeout_s=timeout)
+        if self.scheduler.running:
+            self.scheduler.stop()
+            if not self.scheduler.join(timeout):
+                _log.warning("scheduler_did_not_stop", timeout_s=timeout)
         undelivered = list(self.dispatcher.stop(drain=True, timeout_s=timeout))
         # The dispatcher thread is gone: this thread is now the only consumer, so strategy
         # callbacks and late broker answers are handled here, in order.
@@ -335,6 +367,8 @@ class LiveTradingEngine:
     def process(self, *events: Event) -> int:
         """Handle ``events`` and everything they cause, in this thread; return the count."""
         self._require("running_sync")
+        if self._data_clock is None:
+            self.scheduler.run_pending()  # wall time, no thread: look whenever we are driven
         for event in events:
             self.dispatcher.publish(event)
         return self.dispatcher.run_pending()

@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from livetrade.errors import EngineStateError
 from livetrade.events import (
     MarketData,
     OrderFill,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from livetrade.clock import Clock
     from livetrade.order_manager import OrderManager
     from livetrade.portfolio import Portfolio
+    from livetrade.scheduling.facade import StrategySchedule
 
 
 def _decimal(value: Decimal | int | str | None, name: str) -> Decimal | None:
@@ -49,10 +51,19 @@ class StrategyContext:
     arrives in ``on_reject``.
     """
 
-    def __init__(self, orders: OrderManager, portfolio: Portfolio, clock: Clock) -> None:
+    def __init__(self, orders: OrderManager, portfolio: Portfolio, clock: Clock,
+                 schedule: StrategySchedule | None = None) -> None:
         self._orders = orders
         self._portfolio = portfolio
         self._clock = clock
+        self._schedule = schedule
+
+    @property
+    def schedule(self) -> StrategySchedule:
+        """Register scheduled triggers (market open/close, intervals, times of day)."""
+        if self._schedule is None:
+            raise EngineStateError("this engine has no scheduler")
+        return self._schedule
 
     def submit_order(
         self,

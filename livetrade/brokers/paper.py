@@ -77,7 +77,7 @@ class PaperBroker(BrokerAdapter):
         self._clock = clock or SystemClock()
         self._model = FillModel(self.config.slippage_bps, self.config.participation)
         self._account = Portfolio(self.config.initial_cash)
-        self._quotes: dict[str, Quote] = {}
+        self._last: dict[str, MarketData] = {}
         self._working: dict[str, _Working] = {}
         self._lock = threading.RLock()
         self._sink: EventSink | None = None
@@ -110,7 +110,8 @@ class PaperBroker(BrokerAdapter):
                     f"{', '.join(symbols)}",
                     client_order_id=client_order_id,
                 )
-            quote = self._quotes.get(request.symbol)
+            last = self._last.get(request.symbol)
+            quote = _quote(last) if last is not None else None
             if quote is None and request.order_type is OrderType.MARKET:
                 raise OrderRejectedError(
                     f"no market price seen yet for {request.symbol}",
@@ -194,12 +195,13 @@ class PaperBroker(BrokerAdapter):
 
     # ----------------------------------------------------------- market data
     def on_market_data(self, event: MarketData) -> None:
-        quote = Quote(event.price, event.volume, event.open, event.high, event.low)
+        # Hot path: one dict store per event. The quote object and the account's marks are
+        # only built when something needs them (a resting order, an account query).
+        self._last[event.symbol] = event
+        if not self._working:
+            return
+        quote = _quote(event)
         with self._lock:
-            self._quotes[event.symbol] = quote
-            self._account.mark(event.symbol, event.price)
-            if not self._working:
-                return
             today = event.timestamp.date()
             for working in [w for w in self._working.values() if w.symbol == event.symbol]:
                 if working.request.time_in_force is TimeInForce.DAY and today > working.day:
@@ -211,6 +213,10 @@ class PaperBroker(BrokerAdapter):
                 self._settle(working, on_quote(working.sim, quote, self._model), rest=False)
 
     # ----------------------------------------------------------- queries
+    def _mark_account(self) -> None:
+        for symbol, event in list(self._last.items()):
+            self._account.mark(symbol, event.price)
+
     def get_positions(self) -> Mapping[str, Decimal]:
         snapshot = self._account.snapshot()
         return {s: p.quantity for s, p in snapshot.positions.items()}
@@ -223,6 +229,7 @@ class PaperBroker(BrokerAdapter):
             ]
 
     def get_account_info(self) -> AccountInfo:
+        self._mark_account()
         snapshot = self._account.snapshot()
         return AccountInfo(
             currency=self.config.currency,
@@ -233,3 +240,7 @@ class PaperBroker(BrokerAdapter):
 
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:
         """The paper venue has no market data of its own: it watches the engine's feeds."""
+
+
+def _quote(event: MarketData) -> Quote:
+    return Quote(event.price, event.volume, event.open, event.high, event.low)

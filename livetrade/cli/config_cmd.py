@@ -11,10 +11,16 @@ from livetrade.errors import ConfigError, LiveTradeError
 
 def _check_references(config: LiveTradeConfig, source: str) -> None:
     """What the schema cannot see: the strategy imports and takes its params; files exist."""
+    from livetrade.app import build_scheduler
+    from livetrade.clock import SystemClock
     from livetrade.feeds.replay import ReplayFeed
     from livetrade.loader import load_strategy
 
-    problems = []
+    problems: list[str] = []
+    try:
+        build_scheduler(config, SystemClock(), lambda event: None)
+    except ConfigError as exc:
+        problems.extend(f"{source}: {p}" for p in exc.problems)
     try:
         load_strategy(config.strategy.path, dict(config.strategy.params))
     except LiveTradeError as exc:
