@@ -87,3 +87,20 @@ def test_readme_strategy_example_runs_as_written() -> None:
     # bought 1 @ 94, take-profit limit @ 98.70 filled when 99 crossed it: flat again.
     assert engine.portfolio.position("X") == 0
     assert engine.portfolio.snapshot().realized_pnl == Decimal("4.70")
+
+
+def test_readme_schedule_example_registers_its_four_jobs() -> None:
+    import re
+
+    from livetrade.engine import LiveTradingEngine
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Schedule it\n\n```python\n(.*?)```", readme, re.S)
+    assert block is not None
+    namespace: dict[str, object] = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)
+    engine = LiveTradingEngine(namespace["OpenClose"]())  # type: ignore[operator]
+    engine.strategy.bind(engine.context)
+    engine.strategy.on_start()
+    assert len(engine.scheduler.jobs()) == 4
+    assert "flatten" in [job.name for job in engine.scheduler.jobs()]
