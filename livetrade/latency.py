@@ -50,8 +50,17 @@ class LatencyRecorder:
         n = min(self.count, self._mask + 1)
         return self._buf[:n] if n <= self._mask else list(self._buf)
 
-    def summary(self) -> LatencySummary:
-        data = sorted(self.samples())
+    def summary(self, max_samples: int = 8192) -> LatencySummary:
+        """Percentiles over the recent window, from at most ``max_samples`` of it.
+
+        Sorting the full 65,536-sample ring takes milliseconds of GIL on a shared box, and
+        the status line asks every second; an even stride through the ring keeps the
+        percentiles honest (p99.9 still has ~8 samples above it) at a tenth of the cost.
+        ``max_us`` is exact (tracked on every record).
+        """
+        samples = self.samples()
+        stride = max(1, len(samples) // max_samples)
+        data = sorted(samples[::stride])
         if not data:
             return LatencySummary(self.count, 0, 0.0, 0.0, 0.0, 0.0)
 

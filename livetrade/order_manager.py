@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -44,8 +45,11 @@ from livetrade.events import (
     OrderExpired,
     OrderFill,
     OrderReject,
+    OrderType,
     Severity,
+    Side,
     SystemErrorEvent,
+    TimeInForce,
     trusted,
 )
 from livetrade.orders import (
@@ -289,6 +293,44 @@ class OrderManager:
             return OrderStats(len(self._open), self.submitted, self.rejected, self.filled,
                               self.duplicate_fills)
 
+    # ------------------------------------------------------------ checkpoints
+    def export_state(self) -> dict[str, Any]:
+        """Open orders, the retained closed ones (oldest first) with their full lifecycle,
+        the id sequence and recent fill ids of unknown orders: a checkpoint's order book."""
+        with self.lock:
+            return {
+                "orders": [_order_to_dict(o)
+                           for o in (*self._closed.values(), *self._open.values())],
+                "prefix": self.ids.prefix,
+                "next_sequence": self.ids.next_sequence,
+                "unknown_fill_ids": list(self._unknown_fill_ids),
+                "counters": {"submitted": self.submitted, "rejected": self.rejected,
+                             "filled": self.filled, "duplicate_fills": self.duplicate_fills},
+            }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the order book with ``state`` from :meth:`export_state`.
+
+        Everything is parsed first; a bad ``state`` raises and changes nothing. The id
+        generator resumes at the saved sequence (never below where it already is), so no
+        client order id is ever issued twice.
+        """
+        orders = [_order_from_dict(item) for item in state["orders"]]
+        next_sequence = max(int(state["next_sequence"]), self.ids.next_sequence)
+        prefix = str(state["prefix"])
+        counters = {k: int(v) for k, v in state.get("counters", {}).items()}
+        with self.lock:
+            self._open = {o.client_order_id: o for o in orders if o.status.is_open}
+            self._closed = OrderedDict((o.client_order_id, o) for o in orders
+                                       if o.status.is_terminal)
+            self._unknown_fill_ids = OrderedDict(
+                (str(f), None) for f in state.get("unknown_fill_ids", []))
+            self.ids = ClientOrderIdGenerator(prefix, next_sequence)
+            self.submitted = counters.get("submitted", self.submitted)
+            self.rejected = counters.get("rejected", self.rejected)
+            self.filled = counters.get("filled", self.filled)
+            self.duplicate_fills = counters.get("duplicate_fills", self.duplicate_fills)
+
     # ------------------------------------------------------------ internals
     @staticmethod
     def _status_after_failed_cancel(order: Order) -> OrderStatus:
@@ -346,3 +388,64 @@ class OrderManager:
         self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
                               severity=severity, source="order_manager",
                               timestamp=self._clock.now(), context=context))
+
+
+def _order_to_dict(order: Order) -> dict[str, Any]:
+    r = order.request
+    return {
+        "client_order_id": order.client_order_id,
+        "broker_order_id": order.broker_order_id,
+        "symbol": r.symbol,
+        "side": r.side.value,
+        "order_type": r.order_type.value,
+        "quantity": r.quantity,
+        "limit_price": r.limit_price,
+        "stop_price": r.stop_price,
+        "time_in_force": r.time_in_force.value,
+        "status": order.status.value,
+        "filled_quantity": order.filled_quantity,
+        "average_fill_price": order.average_fill_price,
+        "commission": order.commission,
+        "reject_reason": order.reject_reason,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at or order.created_at,
+        "fill_ids": sorted(order.fill_ids),
+        "status_before_cancel": (order.status_before_cancel.value
+                                 if order.status_before_cancel else None),
+    }
+
+
+def _optional_decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _order_from_dict(item: Mapping[str, Any]) -> Order:
+    request = OrderRequest(
+        symbol=str(item["symbol"]),
+        side=Side(item["side"]),
+        quantity=Decimal(item["quantity"]),
+        order_type=OrderType(item["order_type"]),
+        limit_price=_optional_decimal(item.get("limit_price")),
+        stop_price=_optional_decimal(item.get("stop_price")),
+        time_in_force=TimeInForce(item["time_in_force"]),
+    )
+    before = item.get("status_before_cancel")
+    return Order(
+        client_order_id=str(item["client_order_id"]),
+        request=request,
+        created_at=_as_datetime(item["created_at"]),
+        status=OrderStatus(item["status"]),
+        broker_order_id=str(item.get("broker_order_id", "")),
+        filled_quantity=Decimal(item["filled_quantity"]),
+        average_fill_price=Decimal(item["average_fill_price"]),
+        commission=Decimal(item["commission"]),
+        reject_reason=str(item.get("reject_reason", "")),
+        updated_at=_as_datetime(item["updated_at"]),
+        fill_ids={str(f) for f in item.get("fill_ids", [])},
+        status_before_cancel=OrderStatus(before) if before else None,
+    )
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+

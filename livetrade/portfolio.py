@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Any
 
 from livetrade.events import Side
 
@@ -158,6 +159,10 @@ class Portfolio:
             pos = self._positions.get(symbol)
             return pos.quantity if pos is not None else ZERO
 
+    def cash(self) -> Decimal:
+        with self.lock:
+            return self._cash
+
     def last_price(self, symbol: str) -> Decimal | None:
         with self.lock:
             return self._marks.get(symbol)
@@ -192,3 +197,47 @@ class Portfolio:
                 + sum((p.booked for p in self._positions.values()), ZERO),
                 commissions=self._commissions,
             )
+
+    # ------------------------------------------------------------------ checkpoints
+    def export_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this book exactly (the checkpoint's portfolio)."""
+        with self.lock:
+            return {
+                "initial_cash": self._initial_cash,
+                "cash": self._cash,
+                "commissions": self._commissions,
+                "positions": [
+                    {"symbol": s, "quantity": p.quantity, "average_cost": p.average_cost,
+                     "flow": p.flow, "booked": p.booked, "closed": p.closed}
+                    for s, p in self._positions.items()
+                ],
+                "marks": dict(self._marks),
+                "market_marked": sorted(self._market_marked),
+            }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Replace the whole book with ``state`` from :meth:`export_state`.
+
+        Everything is parsed before anything is replaced, so a bad ``state`` raises and
+        leaves the book as it was.
+        """
+        positions: dict[str, _Position] = {}
+        for item in state["positions"]:
+            pos = _Position()
+            pos.quantity = Decimal(item["quantity"])
+            pos.average_cost = Decimal(item["average_cost"])
+            pos.flow = Decimal(item["flow"])
+            pos.booked = Decimal(item["booked"])
+            pos.closed = Decimal(item["closed"])
+            positions[str(item["symbol"])] = pos
+        marks = {str(k): Decimal(v) for k, v in state["marks"].items()}
+        market_marked = {str(s) for s in state["market_marked"]}
+        initial = Decimal(state["initial_cash"])
+        cash = Decimal(state["cash"])
+        commissions = Decimal(state["commissions"])
+        with self.lock:
+            self._initial_cash, self._cash, self._commissions = initial, cash, commissions
+            self._positions = positions
+            self._marks = marks
+            self._market_marked = market_marked
+

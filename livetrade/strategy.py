@@ -113,6 +113,13 @@ class StrategyContext:
     def position(self, symbol: str) -> Decimal:
         return self._portfolio.position(symbol)
 
+    def equity(self) -> Decimal:
+        """Cash plus positions at their marks; much cheaper than ``portfolio.equity``."""
+        return self._portfolio.equity()
+
+    def cash(self) -> Decimal:
+        return self._portfolio.cash()
+
     def last_price(self, symbol: str) -> Decimal | None:
         return self._portfolio.last_price(symbol)
 

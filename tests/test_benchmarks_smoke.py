@@ -1,0 +1,106 @@
+"""The benchmark harness runs end to end and writes the JSON shape other tools read.
+
+Runs every suite in the hidden ``--smoke`` mode (tiny sizes, a few seconds in total). The
+figures mean nothing at that size, so nothing here asserts a timing: only that each suite
+ran, that the document has the agreed shape, and that no benchmark thread was left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.registry import SUITES
+
+META_KEYS = {"date", "python", "platform", "cpu_count", "quick"}
+KEY_FIGURES = {
+    "floor": ["throughput_events_per_s", "latency_by_rate_hz"],
+    "engine_throughput": ["floor", "variants"],
+    "latency": ["by_rate_hz"],
+    "overload": ["max_queue_depth", "conflated", "fills_injected", "fills_delivered",
+                 "errors_injected", "errors_delivered", "fill_latency", "rss_before_mb",
+                 "rss_after_mb"],
+    "order_round_trip": ["bare_dispatcher_hop", "engine_logs_filtered"],
+    "replay": ["daily_bars", "ticks"],
+    "memory": ["rss_warmup_mb", "rss_end_mb", "growth_mb"],
+    "hotpath": ["us_per_event"],
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    capture = pytest.MonkeyPatch()
+    buffer = io.StringIO()
+    capture.setattr(sys, "stdout", buffer)
+    capture.setattr(sys, "stderr", io.StringIO())
+    try:
+        code = main(["--smoke", "--json", str(out)])
+    finally:
+        capture.undo()
+    return code, json.loads(out.read_text(encoding="utf-8")), buffer.getvalue()
+
+
+@pytest.mark.timeout(120)
+def test_every_suite_runs_and_none_fails(smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    code, document, _ = smoke_run
+    statuses = {name: suite["status"] for name, suite in document["suites"].items()}
+    assert code == 0, statuses
+    assert list(document["suites"]) == [s.name for s in SUITES]
+    for suite in SUITES:
+        expected = "ok" if suite.run is not None else "unavailable"
+        assert statuses[suite.name] == expected, document["suites"][suite.name].get("notes")
+
+
+def test_document_has_meta_and_per_suite_targets(
+        smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    _, document, _ = smoke_run
+    assert set(document) == {"meta", "suites"}
+    assert set(document["meta"]) >= META_KEYS
+    assert document["meta"]["quick"] is True
+    assert isinstance(document["meta"]["cpu_count"], int)
+    for suite in document["suites"].values():
+        assert isinstance(suite["targets"], dict)
+        for target in suite["targets"].values():
+            assert {"value", "target", "met"} <= set(target)
+            assert isinstance(target["met"], bool)
+
+
+def test_suites_report_their_key_figures(smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    _, document, _ = smoke_run
+    for name, keys in KEY_FIGURES.items():
+        missing = [k for k in keys if k not in document["suites"][name]]
+        assert not missing, (name, missing)
+    throughput = document["suites"]["engine_throughput"]
+    assert {"value", "target", "met"} <= set(
+        throughput["targets"]["full_engine_trusted_1p_ratio_to_floor"])
+    variants = throughput["variants"]
+    assert variants["full_engine"]["available"] is True
+    assert "cells" in variants["full_engine"]
+    assert document["suites"]["checkpoints"]["status"] == "unavailable"
+
+
+def test_table_names_every_suite(smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    _, _, table = smoke_run
+    for suite in SUITES:
+        assert f"== {suite.number}. {suite.name}" in table
+    assert "== targets:" in table
+
+
+def test_no_benchmark_or_engine_thread_is_left_running(
+        smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    _, document, _ = smoke_run
+    leftovers = [n for n in document["meta"]["threads_left"]
+                 if n.startswith(("bench-", "livetrade-"))]
+    assert leftovers == []
+
+
+def test_unknown_suite_name_is_refused(tmp_path: Path) -> None:
+    assert main(["--smoke", "--only", "nope", "--json", str(tmp_path / "x.json")]) == 2
+    assert not (tmp_path / "x.json").exists()
