@@ -33,7 +33,7 @@ from livetrade.brokers.executor import BrokerExecutor, InlineRouter
 from livetrade.brokers.paper import PaperBroker
 from livetrade.clock import Clock, ManualClock, SystemClock
 from livetrade.dispatcher import Dispatcher, MarketDataPolicy
-from livetrade.errors import EngineStateError
+from livetrade.errors import EngineStateError, LiveTradeError
 from livetrade.events import (
     Event,
     MarketData,
@@ -54,6 +54,8 @@ from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
 from livetrade.scheduling.facade import StrategySchedule
 from livetrade.scheduling.scheduler import TradingScheduler
+from livetrade.state.manager import Captured, CheckpointDue, StateManager
+from livetrade.state.recovery import EVENT_KINDS, Recovery, RecoveryReport
 from livetrade.strategy import Strategy, StrategyContext
 
 _log = structlog.get_logger("livetrade.engine")
@@ -115,6 +117,7 @@ class LiveTradingEngine:
         risk_limits: RiskLimits | None = None,
         order_ids: ClientOrderIdGenerator | None = None,
         scheduler: TradingScheduler | None = None,
+        state: StateManager | None = None,
     ) -> None:
         self.settings = settings or EngineSettings()
         self.clock: Clock = clock or SystemClock()
@@ -150,6 +153,8 @@ class LiveTradingEngine:
         self.context = StrategyContext(
             self.orders, self.portfolio, self.clock,
             StrategySchedule(self.scheduler, self._on_schedule_change))
+        self.state = state
+        self.recovery: RecoveryReport | None = None
         self._executor: BrokerExecutor | None = None
         self._state: State = "new"
         self._started_at = 0.0
@@ -162,6 +167,11 @@ class LiveTradingEngine:
     def _wire(self) -> None:
         d = self.dispatcher
         s = self.strategy
+        if self.state is not None:
+            # First, before any handler changes memory: the journal records what arrived.
+            for event_type in EVENT_KINDS:
+                d.subscribe(event_type, self._journal_event, "state.journal")
+            d.subscribe(CheckpointDue, self._on_checkpoint_due, "state.checkpoint")
         d.subscribe(MarketData, self._on_market_data, "engine.market_data")
         if type(self.broker).on_market_data is not BrokerAdapter.on_market_data:
             d.subscribe(MarketData, self.broker.on_market_data, f"broker:{self.broker.name}")
@@ -187,6 +197,31 @@ class LiveTradingEngine:
             clock.advance_to(event.timestamp)
         self.portfolio.mark(event.symbol, event.price)
 
+    def _journal_event(self, event: Event) -> None:
+        assert self.state is not None
+        self.state.journal(EVENT_KINDS[type(event)], getattr(event, "client_order_id", "?"),
+                           {"event": event.model_dump(mode="json")})
+        self.state.mark_dirty()
+
+    def _on_checkpoint_due(self, event: CheckpointDue) -> None:
+        assert self.state is not None
+        self.state.submit(self._capture(event.reason))
+
+    def _capture(self, reason: str) -> Captured:
+        assert self.state is not None
+        return self.state.capture(reason, strategy_state=self.strategy.get_state(),
+                                  portfolio=self.portfolio.export_state(),
+                                  orders=self.orders.export_state())
+
+    def checkpoint(self, reason: str = "requested") -> None:
+        """Write a checkpoint now. Call with the dispatcher stopped or in drive mode. Blocks."""
+        if self.state is None:
+            raise EngineStateError("this engine has no state store")
+        if self.dispatcher.running:
+            raise EngineStateError("checkpoint() while the dispatcher runs: it checkpoints "
+                                   "by itself; use stop() for a final one")
+        self.state.write(self._capture(reason))
+
     def _on_schedule_change(self) -> None:
         self._schedule_changed = True
 
@@ -200,14 +235,20 @@ class LiveTradingEngine:
         self.scheduler.run_through(clock, until)
         self._next_trigger = self.scheduler.next_due()
 
-    def _on_fill(self, event: OrderFill) -> None:
-        self._fill_was_new = False
+    def _book_fill(self, event: OrderFill) -> bool:
+        """Order manager then portfolio; ``False`` for a fill id already booked."""
         if not self.orders.record_fill(event):
             _log.info("duplicate_fill_ignored", fill_id=event.fill_id,
                       client_order_id=event.client_order_id)
-            return
+            return False
         self.portfolio.apply_fill(event.symbol, event.side, event.fill_amount,
                                   event.fill_price, event.commission)
+        return True
+
+    def _on_fill(self, event: OrderFill) -> None:
+        self._fill_was_new = False
+        if not self._book_fill(event):
+            return
         self._fill_was_new = True
         for listener in self._fill_listeners:
             listener(event)
@@ -253,6 +294,8 @@ class LiveTradingEngine:
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self.dispatcher.run_pending()
         self.dispatcher.start()
+        if self.state is not None:
+            self.state.start(lambda reason: self.dispatcher.publish(CheckpointDue(reason=reason)))
         if self._data_clock is None:
             self.scheduler.start()  # wall time: its own thread; data time: driven by the data
         for feed in self.feeds:
@@ -291,7 +334,17 @@ class LiveTradingEngine:
             self._executor = None
             self.dispatcher.run_pending()
         undelivered.extend(self.dispatcher.collect_undelivered())
+        if self.state is not None:
+            self.state.stop(timeout)
+            self._final_checkpoint()
         return self._close_session(undelivered, clean and not undelivered)
+
+    def _final_checkpoint(self) -> None:
+        assert self.state is not None
+        try:
+            self.state.write(self._capture("shutdown"))
+        except LiveTradeError as exc:
+            _log.error("final_checkpoint_failed", error=str(exc))
 
     def request_stop(self) -> None:
         """Ask ``run_forever`` to stop (safe from any thread and from signal handlers)."""
@@ -378,6 +431,8 @@ class LiveTradingEngine:
         self.dispatcher.run_pending()
         self._call_strategy(self.strategy.on_stop, "strategy.on_stop")
         self.dispatcher.run_pending()
+        if self.state is not None:
+            self._final_checkpoint()
         return self._close_session([], True)
 
     # ------------------------------------------------------------------ shared lifecycle
@@ -386,6 +441,14 @@ class LiveTradingEngine:
         self.broker.connect(self.dispatcher.publish)
         self.orders.attach_router(InlineRouter(self.broker))
         self.strategy.bind(self.context)
+        if self.state is not None:
+            # Before on_start, the feeds and the dispatcher thread: nothing else runs yet.
+            self.recovery = Recovery(
+                state=self.state, portfolio=self.portfolio, orders=self.orders,
+                strategy=self.strategy, broker=self.broker, publish=self.dispatcher.publish,
+                apply_fill=self._book_fill, kill_switch=self.kill_switch,
+                now=self.clock.now).run()
+            self.orders.journal = self.state.journal
 
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         self.broker.disconnect()

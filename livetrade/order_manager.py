@@ -33,6 +33,7 @@ import structlog
 from livetrade.clock import Clock
 from livetrade.errors import (
     InvalidOrderError,
+    LiveTradeError,
     OrderStateError,
     PermanentBrokerError,
     TransientBrokerError,
@@ -114,6 +115,9 @@ class OrderManager:
         self.rejected = 0
         self.filled = 0
         self.duplicate_fills = 0
+        # Write-ahead journal (the state layer sets it): called with ("intent", id, request)
+        # before an order leaves; if it raises, the order is rejected and never sent.
+        self.journal: Callable[[Any, str, dict[str, Any]], None] | None = None
 
     def attach_router(self, router: OrderRouter) -> None:
         self._router = router
@@ -144,6 +148,14 @@ class OrderManager:
             if reason is not None:
                 self._reject_now(order, f"risk check failed: {reason}")
                 return cid
+            if self.journal is not None:
+                try:
+                    self.journal("intent", cid, {"request": _request_to_dict(request),
+                                                 "created_at": now})
+                except LiveTradeError as exc:
+                    self._reject_now(order, f"not sent: the order could not be journaled "
+                                            f"durably ({exc.message})")
+                    return cid
             self._move(order, S.SUBMITTED)
             self.submitted += 1
         _log.info("order_submitted", client_order_id=cid, symbol=request.symbol,
@@ -293,6 +305,50 @@ class OrderManager:
             return OrderStats(len(self._open), self.submitted, self.rejected, self.filled,
                               self.duplicate_fills)
 
+    # ------------------------------------------------------------ recovery
+    def restore_intent(self, client_order_id: str, request: OrderRequest,
+                       created_at: datetime) -> bool:
+        """A journaled intent the checkpoint does not know: the order may exist at the
+        broker, so it is recorded as SUBMITTED (outcome unknown) until events or the
+        reconciliation settle it. ``False`` if the order is already known."""
+        with self.lock:
+            if client_order_id in self._open or client_order_id in self._closed:
+                return False
+            self._open[client_order_id] = Order(client_order_id=client_order_id,
+                                                request=request, created_at=created_at,
+                                                status=S.SUBMITTED, updated_at=created_at)
+            self.submitted += 1
+            return True
+
+    def adopt(self, client_order_id: str, broker_order_id: str, request: OrderRequest,
+              filled: Decimal) -> None:
+        """Take over an order the broker has open and we have no record of."""
+        now = self._clock.now()
+        with self.lock:
+            order = Order(client_order_id=client_order_id, request=request, created_at=now,
+                          status=S.PARTIALLY_FILLED if filled > 0 else S.ACCEPTED,
+                          broker_order_id=broker_order_id, filled_quantity=filled,
+                          updated_at=now)
+            self._open[client_order_id] = order
+
+    def close_missing(self, client_order_id: str, reason: str) -> bool:
+        """The broker does not have this open order: mark it canceled. ``False`` if it is
+        no longer open here (a fill booked during reconciliation finished it)."""
+        with self.lock:
+            order = self._open.get(client_order_id)
+            if order is None:
+                return False
+            order.reject_reason = reason
+            self._move(order, S.CANCELED)
+            return True
+
+    def booked_fill_ids(self) -> set[str]:
+        with self.lock:
+            ids = set(self._unknown_fill_ids)
+            for order in (*self._open.values(), *self._closed.values()):
+                ids.update(order.fill_ids)
+            return ids
+
     # ------------------------------------------------------------ checkpoints
     def export_state(self) -> dict[str, Any]:
         """Open orders, the retained closed ones (oldest first) with their full lifecycle,
@@ -390,6 +446,25 @@ class OrderManager:
                               timestamp=self._clock.now(), context=context))
 
 
+def _request_to_dict(r: OrderRequest) -> dict[str, Any]:
+    return {"symbol": r.symbol, "side": r.side.value, "order_type": r.order_type.value,
+            "quantity": r.quantity, "limit_price": r.limit_price, "stop_price": r.stop_price,
+            "time_in_force": r.time_in_force.value}
+
+
+def request_from_dict(item: Mapping[str, Any]) -> OrderRequest:
+    """The inverse of the journal's request record."""
+    return OrderRequest(
+        symbol=str(item["symbol"]),
+        side=Side(item["side"]),
+        quantity=Decimal(item["quantity"]),
+        order_type=OrderType(item["order_type"]),
+        limit_price=_optional_decimal(item.get("limit_price")),
+        stop_price=_optional_decimal(item.get("stop_price")),
+        time_in_force=TimeInForce(item["time_in_force"]),
+    )
+
+
 def _order_to_dict(order: Order) -> dict[str, Any]:
     r = order.request
     return {
@@ -420,15 +495,7 @@ def _optional_decimal(value: Any) -> Decimal | None:
 
 
 def _order_from_dict(item: Mapping[str, Any]) -> Order:
-    request = OrderRequest(
-        symbol=str(item["symbol"]),
-        side=Side(item["side"]),
-        quantity=Decimal(item["quantity"]),
-        order_type=OrderType(item["order_type"]),
-        limit_price=_optional_decimal(item.get("limit_price")),
-        stop_price=_optional_decimal(item.get("stop_price")),
-        time_in_force=TimeInForce(item["time_in_force"]),
-    )
+    request = request_from_dict(item)
     before = item.get("status_before_cancel")
     return Order(
         client_order_id=str(item["client_order_id"]),

@@ -198,6 +198,29 @@ class Portfolio:
                 commissions=self._commissions,
             )
 
+    # ------------------------------------------------------------------ reconciliation
+    def override_position(self, symbol: str, quantity: Decimal) -> None:
+        """Set a position to the broker's quantity (reconciliation, ``adopt_broker``).
+
+        The cash is not touched (``override_cash`` does that); the average cost becomes the
+        last mark (or stays, if the direction is unchanged), since the broker's cost basis
+        is not known here.
+        """
+        with self.lock:
+            pos = self._positions.get(symbol)
+            if pos is None:
+                pos = self._positions[symbol] = _Position()
+            if quantity == 0:
+                pos.average_cost = ZERO
+            elif pos.quantity == 0 or (pos.quantity > 0) != (quantity > 0):
+                pos.average_cost = self._marks.get(symbol, pos.average_cost)
+            pos.quantity = quantity
+            pos.flow = -quantity * pos.average_cost
+
+    def override_cash(self, cash: Decimal) -> None:
+        with self.lock:
+            self._cash = cash
+
     # ------------------------------------------------------------------ checkpoints
     def export_state(self) -> dict[str, Any]:
         """Everything needed to rebuild this book exactly (the checkpoint's portfolio)."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from livetrade.events import Event, MarketData
+from livetrade.errors import PermanentBrokerError
+from livetrade.events import Event, MarketData, OrderFill
 from livetrade.orders import OrderRequest
 
 EventSink = Callable[[Event], None]
@@ -95,6 +97,15 @@ class BrokerAdapter(ABC):
     @abstractmethod
     def get_account_info(self) -> AccountInfo:
         """Cash and equity as the venue sees them. Blocks."""
+
+    def get_fills(self, since: datetime) -> list[OrderFill]:
+        """Executions at or after ``since`` that the venue still reports, oldest first.
+
+        Used after a restart to find fills that happened while the engine was down (the
+        engine drops fill ids it has already booked). Venues keep a limited history;
+        an adapter that cannot answer raises ``PermanentBrokerError``. Blocks.
+        """
+        raise PermanentBrokerError(f"{self.name} cannot list past fills")
 
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:  # noqa: B027
         """Start streaming market data for ``symbols`` into the sink, if the venue can.

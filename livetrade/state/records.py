@@ -49,19 +49,23 @@ class OrderRecord(_Record):
 
 
 class PositionRecord(_Record):
+    """A position with its exact cycle accounting (see ``livetrade.portfolio._Position``)."""
+
     symbol: str = Field(min_length=1)
     quantity: Decimal
     average_cost: Decimal = Field(ge=0)
-    realized_pnl: Decimal
+    flow: Decimal
+    booked: Decimal
+    closed: Decimal
 
 
 class PortfolioRecord(_Record):
     initial_cash: Decimal
     cash: Decimal
-    realized_pnl: Decimal
     commissions: Decimal = Field(ge=0)
     positions: list[PositionRecord] = Field(default_factory=list)
     marks: dict[str, Decimal] = Field(default_factory=dict)
+    market_marked: list[str] = Field(default_factory=list)
 
 
 class Checkpoint(_Record):

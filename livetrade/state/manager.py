@@ -1,0 +1,201 @@
+"""StateManager: when to checkpoint, the write-ahead journal, and what restore means.
+
+Threads: the journal is written on the dispatcher thread (an order intent must be durable
+*before* the order leaves, so that write is synchronous: one small SQLite transaction).
+A checkpoint is *captured* on the dispatcher thread, because only there is the strategy's
+state consistent with the book, and *written* on the state thread (``livetrade-state``),
+which also decides when one is due: every ``checkpoint_interval_s``, and ``debounce_s``
+after the first fill or order change that follows the last one (a burst of fills costs one
+write). On shutdown the engine captures and writes the final checkpoint itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import structlog
+from pydantic import ValidationError
+
+from livetrade import __version__
+from livetrade.clock import Clock
+from livetrade.errors import StateError
+from livetrade.events import Event, Priority
+from livetrade.state.reconcile import Policy
+from livetrade.state.records import (
+    SCHEMA_VERSION,
+    Checkpoint,
+    JournalEntry,
+    JournalKind,
+    OrderRecord,
+    PortfolioRecord,
+)
+from livetrade.state.store import StateStore
+
+_log = structlog.get_logger("livetrade.state")
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """``[state]`` in the config. Durations in seconds; ``0`` disables a timer."""
+
+    directory: Path
+    account_id: str = "paper"
+    strategy_id: str = "default"
+    checkpoint_interval_s: float = 60.0
+    debounce_s: float = 0.5
+    keep_checkpoints: int = 10
+    stale_checkpoint_s: float = 3600.0
+    fall_back_to_previous: bool = True
+    reconcile_policy: Policy = "adopt_broker"
+    reconcile_interval_s: float = 0.0
+    cash_tolerance: Decimal = Decimal("0.01")
+
+
+class CheckpointDue(Event):
+    """Internal: asks the dispatcher thread to capture a checkpoint (``reason`` says why)."""
+
+    priority: ClassVar[int] = Priority.SCHEDULED_TRIGGER
+    reason: str
+
+
+@dataclass(frozen=True)
+class Captured:
+    """Raw state taken on the dispatcher thread; turned into a Checkpoint on the state thread."""
+
+    reason: str
+    at: datetime
+    strategy_state: dict[str, Any]
+    portfolio: dict[str, Any]
+    orders: dict[str, Any]
+    journal_sequence: int
+
+
+class StateManager:
+    """Checkpoints and journal for one engine; see the module docstring."""
+
+    def __init__(self, settings: StateSettings, clock: Clock, store: StateStore | None = None
+                 ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self.store = store or StateStore(settings.directory, account_id=settings.account_id,
+                                         strategy_id=settings.strategy_id,
+                                         keep_checkpoints=settings.keep_checkpoints)
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._writes: queue.SimpleQueue[Captured | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        self.checkpoints_written = 0
+        self.last_checkpoint_at: datetime | None = None
+        self.last_error: str = ""
+
+    # ------------------------------------------------------------------ journal
+    def journal(self, kind: JournalKind, client_order_id: str, data: dict[str, Any]) -> None:
+        """Durably append to the order journal. Blocks on disk; raises ``StateError``."""
+        self.store.append_journal(kind, client_order_id, data)
+
+    def journal_since(self, sequence: int) -> list[JournalEntry]:
+        return self.store.journal_since(sequence)
+
+    def mark_dirty(self) -> None:
+        """A fill or order change happened: a checkpoint is due after ``debounce_s``."""
+        self._dirty.set()
+
+    # ------------------------------------------------------------------ checkpoints
+    def capture(self, reason: str, *, strategy_state: dict[str, Any],
+                portfolio: dict[str, Any], orders: dict[str, Any]) -> Captured:
+        """Call on the dispatcher thread (or with the dispatcher stopped)."""
+        return Captured(reason, self._clock.now(), strategy_state, portfolio, orders,
+                        self.store.journal_sequence())
+
+    def build(self, captured: Captured) -> Checkpoint:
+        """Validate ``captured`` into a Checkpoint; ``StateError`` if it does not validate."""
+        try:
+            return Checkpoint(
+                schema_version=SCHEMA_VERSION,
+                engine_version=__version__,
+                created_at=captured.at,
+                account_id=self.settings.account_id,
+                strategy_id=self.settings.strategy_id,
+                number=self.store.next_checkpoint_number(),
+                reason=captured.reason,
+                strategy_state=captured.strategy_state,
+                portfolio=PortfolioRecord.model_validate(captured.portfolio),
+                orders=[OrderRecord.model_validate(o) for o in captured.orders["orders"]],
+                order_id_prefix=captured.orders["prefix"],
+                next_order_sequence=captured.orders["next_sequence"],
+                processed_fill_ids={"unknown_orders": list(captured.orders["unknown_fill_ids"])},
+                journal_sequence=captured.journal_sequence,
+            )
+        except (ValidationError, KeyError, TypeError) as exc:
+            raise StateError(f"state could not be checkpointed: {exc}") from exc
+
+    def write(self, captured: Captured) -> Checkpoint:
+        """Build and store a checkpoint now. Blocks on disk."""
+        checkpoint = self.build(captured)
+        self.store.save_checkpoint(checkpoint)
+        self.checkpoints_written += 1
+        self.last_checkpoint_at = checkpoint.created_at
+        _log.info("checkpoint_written", number=checkpoint.number, reason=checkpoint.reason,
+                  orders=len(checkpoint.orders), journal_sequence=checkpoint.journal_sequence)
+        return checkpoint
+
+    def submit(self, captured: Captured) -> None:
+        """Hand a capture to the writer thread (returns at once)."""
+        self._writes.put(captured)
+
+    # ------------------------------------------------------------------ threads
+    def start(self, request_checkpoint: Callable[[str], None]) -> None:
+        """Start the timer thread (asks for checkpoints) and the writer thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._timer, args=(request_checkpoint,),
+                                        name="livetrade-state", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="livetrade-state-writer",
+                                        daemon=True)
+        self._thread.start()
+        self._writer.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop asking for checkpoints and finish the queued writes. Blocks."""
+        self._stop.set()
+        self._dirty.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if self._writer is not None:
+            self._writes.put(None)
+            self._writer.join(timeout_s)
+        self._thread = self._writer = None
+
+    def _timer(self, request_checkpoint: Callable[[str], None]) -> None:
+        interval = self.settings.checkpoint_interval_s
+        debounce = self.settings.debounce_s
+        waited = 0.0
+        while not self._stop.is_set():
+            timeout = (interval - waited) if interval > 0 else None
+            if self._dirty.wait(timeout):
+                if self._stop.is_set():
+                    return
+                self._stop.wait(debounce)  # let the burst finish: one write for all of it
+                self._dirty.clear()
+                request_checkpoint("order_activity")
+            else:
+                request_checkpoint("periodic")
+            waited = 0.0
+
+    def _write_loop(self) -> None:
+        while True:
+            captured = self._writes.get()
+            if captured is None:
+                return
+            try:
+                self.write(captured)
+            except StateError as exc:
+                self.last_error = str(exc)
+                _log.error("checkpoint_failed", error=str(exc), reason=captured.reason)

@@ -1,0 +1,223 @@
+"""Crash recovery: newest valid checkpoint, then the journal after it, then the broker.
+
+Runs on the thread that starts the engine, before the dispatcher thread and the feeds start
+and before ``strategy.on_start`` (so nothing else touches the book meanwhile)::
+
+    1. load the newest checkpoint that validates (an invalid newest one is reported; the
+       previous one is used only if ``fall_back_to_previous``; otherwise StateError)
+    2. warn if it is older than ``stale_checkpoint_s``
+    3. restore portfolio, orders, id sequence, strategy state (``set_state``)
+    4. replay the journal written after it: intents become SUBMITTED orders whose outcome
+       is unknown; acknowledgements, fills, cancels, expiries, rejects are re-applied
+       (fill ids already booked are skipped, stale updates ignored)
+    5. reconcile with the broker (open orders, fills since the checkpoint, positions, cash)
+       under the configured policy, and store the report
+
+Nothing is ever re-sent: an order whose intent is journaled is only ever looked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from livetrade.brokers.base import BrokerAdapter
+from livetrade.errors import BrokerError, StateError
+from livetrade.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderFill,
+    OrderReject,
+    Severity,
+    SystemErrorEvent,
+    trusted,
+)
+from livetrade.order_manager import OrderManager, request_from_dict
+from livetrade.portfolio import Portfolio
+from livetrade.risk import KillSwitch
+from livetrade.state.manager import StateManager
+from livetrade.state.reconcile import ReconciliationPlan, plan_reconciliation
+from livetrade.state.records import JournalKind
+from livetrade.strategy import Strategy
+
+_log = structlog.get_logger("livetrade.recovery")
+
+EVENT_KINDS: dict[type[Event], JournalKind] = {
+    OrderAccepted: "ack",
+    OrderFill: "fill",
+    OrderCanceled: "canceled",
+    OrderExpired: "expired",
+    OrderReject: "rejected",
+    OrderCancelRejected: "cancel_rejected",
+}
+_CLASSES: dict[str, type[Event]] = {kind: cls for cls, kind in EVENT_KINDS.items()}
+
+
+@dataclass
+class RecoveryReport:
+    checkpoint: int | None = None
+    checkpoint_age_s: float | None = None
+    stale: bool = False
+    fallback_problems: list[str] = field(default_factory=list)
+    journal_entries_replayed: int = 0
+    intents_restored: list[str] = field(default_factory=list)
+    reconciliation: dict[str, Any] = field(default_factory=dict)
+    halted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class Recovery:
+    """Restores one engine's book; see the module docstring."""
+
+    def __init__(self, *, state: StateManager, portfolio: Portfolio, orders: OrderManager,
+                 strategy: Strategy, broker: BrokerAdapter, publish: Callable[[Event], None],
+                 apply_fill: Callable[[OrderFill], object], kill_switch: KillSwitch,
+                 now: Callable[[], datetime]) -> None:
+        self._state = state
+        self._portfolio = portfolio
+        self._orders = orders
+        self._strategy = strategy
+        self._broker = broker
+        self._publish = publish
+        self._apply_fill = apply_fill
+        self._kill_switch = kill_switch
+        self._now = now
+
+    def _warn(self, error_type: str, message: str, severity: Severity = Severity.WARNING
+              ) -> None:
+        _log.warning(error_type, message=message)
+        self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
+                              severity=severity, source="recovery", timestamp=self._now(),
+                              context={}))
+
+    def run(self) -> RecoveryReport:
+        """Restore, replay and reconcile. Raises ``StateError`` when it must not start."""
+        report = RecoveryReport()
+        settings = self._state.settings
+        checkpoint, problems = self._state.store.latest_valid_checkpoint(
+            fall_back=settings.fall_back_to_previous)
+        report.fallback_problems = problems
+        for problem in problems:
+            self._warn("checkpoint_invalid", f"{problem}; using an older checkpoint")
+        after = self._state.store.journal_first() - 1
+        since: datetime | None = None
+        if checkpoint is not None:
+            report.checkpoint = checkpoint.number
+            age = (self._now() - checkpoint.created_at).total_seconds()
+            report.checkpoint_age_s = age
+            if age > settings.stale_checkpoint_s:
+                report.stale = True
+                self._warn("stale_checkpoint", f"checkpoint {checkpoint.number} is "
+                           f"{age:.0f}s old (limit {settings.stale_checkpoint_s:.0f}s)")
+            # Parse everything before changing anything: nothing is half-loaded.
+            portfolio = checkpoint.portfolio.model_dump()
+            orders = {"orders": [o.model_dump() for o in checkpoint.orders],
+                      "prefix": checkpoint.order_id_prefix,
+                      "next_sequence": checkpoint.next_order_sequence,
+                      "unknown_fill_ids": checkpoint.processed_fill_ids.get("unknown_orders",
+                                                                            [])}
+            self._portfolio.restore_state(portfolio)
+            self._orders.restore_state(orders)
+            self._strategy.set_state(dict(checkpoint.strategy_state))
+            after = checkpoint.journal_sequence
+            since = checkpoint.created_at
+        entries = self._state.journal_since(after)
+        for entry in entries:
+            self._replay(entry.kind, entry.client_order_id, entry.data, report)
+            if since is None or entry.recorded_at < since:
+                since = entry.recorded_at if since is None else min(since, entry.recorded_at)
+        report.journal_entries_replayed = len(entries)
+        plan = self._reconcile(since)
+        report.reconciliation = plan.to_dict()
+        report.halted = plan.halt
+        self._state.store.save_report({"at": self._now().isoformat(), **report.to_dict()})
+        _log.info("recovered", **{k: v for k, v in report.to_dict().items()
+                                  if k != "reconciliation"},
+                  differences=len(plan.differences))
+        return report
+
+    def _replay(self, kind: str, cid: str, data: dict[str, Any], report: RecoveryReport) -> None:
+        if kind == "intent":
+            request = request_from_dict(data["request"])
+            created = datetime.fromisoformat(data["created_at"])
+            if self._orders.restore_intent(cid, request, created):
+                report.intents_restored.append(cid)
+            return
+        cls = _CLASSES.get(kind)
+        if cls is None:
+            return  # cancel_request / sent: informational
+        try:
+            event = cls.model_validate(data["event"])
+        except (KeyError, ValueError) as exc:
+            raise StateError(f"journal entry for {cid} ({kind}) is unreadable: {exc}") from exc
+        if isinstance(event, OrderFill):
+            self._apply_fill(event)
+        elif isinstance(event, OrderAccepted):
+            self._orders.on_accepted(event)
+        elif isinstance(event, OrderCanceled):
+            self._orders.on_canceled(event)
+        elif isinstance(event, OrderExpired):
+            self._orders.on_expired(event)
+        elif isinstance(event, OrderReject):
+            self._orders.on_reject(event)
+        elif isinstance(event, OrderCancelRejected):
+            self._orders.on_cancel_rejected(event)
+
+    def _reconcile(self, since: datetime | None) -> ReconciliationPlan:
+        settings = self._state.settings
+        broker = self._broker
+        try:
+            broker_open = broker.get_open_orders()
+            broker_positions = broker.get_positions()
+            broker_cash = broker.get_account_info().cash
+            start = (since - timedelta(minutes=5)) if since else datetime(1970, 1, 1, tzinfo=UTC)
+            try:
+                broker_fills = broker.get_fills(start)
+            except BrokerError as exc:
+                self._warn("fills_unavailable", f"cannot list fills since {start}: {exc}")
+                broker_fills = []
+        except BrokerError as exc:
+            raise StateError(f"cannot reconcile: the broker did not answer ({exc})",
+                             hint="check the broker connection; nothing was changed") from exc
+        book = self._portfolio.snapshot()
+        plan = plan_reconciliation(
+            policy=settings.reconcile_policy,
+            local_open=self._orders.open_orders(),
+            booked_fill_ids=self._orders.booked_fill_ids(),
+            local_positions={s: p.quantity for s, p in book.positions.items()},
+            local_cash=book.cash,
+            broker_open=broker_open,
+            broker_fills=broker_fills,
+            broker_positions=broker_positions,
+            broker_cash=broker_cash,
+            cash_tolerance=settings.cash_tolerance,
+        )
+        fixes = plan.corrections
+        for fill in fixes.fills_to_book:
+            self._apply_fill(fill)
+        for order in fixes.orders_to_adopt:
+            self._orders.adopt(order.client_order_id, order.broker_order_id, order.request,
+                               order.filled_quantity)
+        for cid in fixes.orders_to_close:
+            self._orders.close_missing(cid, "not open at the broker after restart")
+        for symbol, quantity in fixes.positions_to_set.items():
+            self._portfolio.override_position(symbol, quantity)
+        if fixes.cash_to_set is not None:
+            self._portfolio.override_cash(fixes.cash_to_set)
+        for difference in plan.differences:
+            self._warn(f"reconciliation_{difference.kind}", difference.detail)
+        if plan.halt:
+            self._kill_switch.engage("reconciliation found differences; policy is halt")
+            self._warn("trading_halted", "reconciliation differences under policy 'halt': "
+                       "new orders are refused until an operator releases the kill switch",
+                       Severity.CRITICAL)
+        return plan
