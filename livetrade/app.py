@@ -26,6 +26,7 @@ from livetrade.loader import load_strategy
 from livetrade.orders import ClientOrderIdGenerator
 from livetrade.risk import RiskLimits
 from livetrade.scheduling import DiskcacheFiredStore, TradingScheduler
+from livetrade.state.manager import StateManager, StateSettings
 
 
 def build_feed(section: SimulatedFeedSection | ReplayFeedSection, clock: Clock) -> DataFeed:
@@ -73,6 +74,19 @@ def build_scheduler(config: LiveTradeConfig, clock: Clock,
     return scheduler
 
 
+def state_settings(config: LiveTradeConfig) -> StateSettings | None:
+    s = config.state
+    if s.directory is None:
+        return None
+    return StateSettings(directory=s.directory, account_id=s.account_id,
+                         strategy_id=s.strategy_id or config.strategy.path,
+                         checkpoint_interval_s=s.checkpoint_interval_s,
+                         debounce_s=s.debounce_s, keep_checkpoints=s.keep_checkpoints,
+                         stale_checkpoint_s=s.stale_checkpoint_s,
+                         fall_back_to_previous=s.fall_back_to_previous,
+                         reconcile_policy=s.reconcile_policy, cash_tolerance=s.cash_tolerance)
+
+
 def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
     """Wire strategy, paper broker, feeds, risk limits and settings from ``config``."""
     clock = clock or SystemClock()
@@ -110,6 +124,7 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
                                r.max_orders_per_second),
         order_ids=ClientOrderIdGenerator(prefix),
         scheduler=scheduler,
+        state=StateManager(settings, clock) if (settings := state_settings(config)) else None,
     )
     engines.append(engine)
     return engine

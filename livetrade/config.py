@@ -182,6 +182,21 @@ ScheduleEntry = Annotated[MarketOpenJob | MarketCloseJob | EveryJob | AtJob,
 _TAGS = ("simulated", "replay", "market_open", "market_close", "every", "at")
 
 
+class StateSection(_Section):
+    """``[state]``: crash-safe state. Without ``directory`` nothing is persisted."""
+
+    directory: Path | None = None
+    account_id: str = Field("paper", min_length=1)
+    strategy_id: str | None = None  # default: the strategy path
+    checkpoint_interval_s: float = Field(60.0, ge=0)
+    debounce_s: float = Field(0.5, ge=0)
+    keep_checkpoints: int = Field(10, ge=1)
+    stale_checkpoint_s: float = Field(3600.0, gt=0)
+    fall_back_to_previous: bool = True
+    reconcile_policy: Literal["adopt_broker", "halt", "warn"] = "adopt_broker"
+    cash_tolerance: NonNegDecimal = Decimal("0.01")
+
+
 class LoggingSection(_Section):
     """``[logging]``: ``console`` for a terminal, ``json`` for supervisord."""
 
@@ -203,6 +218,7 @@ class LiveTradeConfig(_Section):
     risk: RiskSection = Field(default_factory=RiskSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     schedule: list[ScheduleEntry] = Field(default_factory=list)
+    state: StateSection = Field(default_factory=StateSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
 

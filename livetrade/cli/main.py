@@ -23,6 +23,7 @@ examples:
   livetrade run my.toml --log-format json       a configured engine, JSON logs (supervisord)
   livetrade replay data.csv --strategy examples/sma_crossover.py:SmaCrossover --param fast=5
   livetrade config check my.toml                every problem in a config, with file:line
+  livetrade state show my.toml                  the last checkpoint and recovery report
 
 Run 'livetrade COMMAND --help' for a command's options.
 """
@@ -53,6 +54,15 @@ _CONFIG_EPILOG = """\
 examples:
   livetrade config check examples/paper.toml
   livetrade config check my.toml --json         problems as a JSON list
+"""
+
+
+_STATE_EPILOG = """\
+examples:
+  livetrade state show examples/paper-state.toml
+  livetrade state show --dir state/ --checkpoint 3 --json
+  livetrade state verify examples/paper-state.toml
+  livetrade state reset examples/paper-state.toml --yes
 """
 
 
@@ -98,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("file", help="TOML config file")
     check.add_argument("--json", action="store_true", help="print problems as JSON")
+    state = sub.add_parser("state", help="inspect, verify or reset the crash-safe state")
+    state_sub = state.add_subparsers(dest="state_command", metavar="ACTION")
+    for action, text in (("show", "show a checkpoint, open orders and the last recovery"),
+                         ("verify", "check integrity, schema and the journal (exit 1 on "
+                                    "problems)"),
+                         ("reset", "move the store aside (never deletes); needs --yes")):
+        p = state_sub.add_parser(action, help=text, epilog=_STATE_EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("config", nargs="?", help="config file whose [state] directory to use")
+        p.add_argument("--dir", help="the state directory itself")
+        if action == "show":
+            p.add_argument("--checkpoint", type=int, metavar="N",
+                           help="a kept checkpoint number (default: newest)")
+        if action == "reset":
+            p.add_argument("--yes", action="store_true", help="really move it aside")
+        if action != "reset":
+            p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -125,8 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livetrade.cli.config_cmd import check_command
 
         return check_command(args)
-    if args.command == "config":
-        parser.parse_args(["config", "--help"])
+    if args.command == "state" and args.state_command:
+        from livetrade.cli.state_cmd import state_command
+
+        return state_command(args)
+    if args.command in ("config", "state"):
+        parser.parse_args([args.command, "--help"])
     parser.print_help()
     return EXIT_USAGE
 

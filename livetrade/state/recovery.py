@@ -94,7 +94,7 @@ class Recovery:
 
     def _warn(self, error_type: str, message: str, severity: Severity = Severity.WARNING
               ) -> None:
-        _log.warning(error_type, message=message)
+        # Logged once, by the engine's system_error handler when the event is dispatched.
         self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
                               severity=severity, source="recovery", timestamp=self._now(),
                               context={}))

@@ -119,6 +119,32 @@ class StateStore:
                 f"{self.account_id!r} / {self.strategy_id!r}", directory=str(self.directory),
                 hint="point state.directory at this engine's own store")
 
+    @classmethod
+    def open_existing(cls, directory: str | Path) -> StateStore:
+        """Open a store for inspection, taking account and strategy from its metadata."""
+        path = Path(directory)
+        if not (path / "cache.db").exists():
+            raise StateError(f"no state store at {path}", directory=str(path),
+                             hint="pass the [state] directory of the engine's config")
+        import diskcache
+
+        try:
+            with diskcache.Cache(str(path), eviction_policy="none") as cache:
+                raw = cache.get("meta")
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise StateError(f"state store at {path} cannot be opened: {exc}",
+                             directory=str(path),
+                             hint="'livetrade state reset --yes' moves it aside") from exc
+        try:
+            meta = json.loads(raw)
+            return cls(path, account_id=str(meta["account_id"]),
+                       strategy_id=str(meta["strategy_id"]))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise StateError("state store metadata is unreadable", directory=str(path)) from exc
+
+    def meta(self) -> dict[str, Any]:
+        return dict(json.loads(self._get("meta")))
+
     def close(self) -> None:
         self._cache.close()
 
