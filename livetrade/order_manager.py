@@ -312,6 +312,7 @@ class OrderManager:
         broker, so it is recorded as SUBMITTED (outcome unknown) until events or the
         reconciliation settle it. ``False`` if the order is already known."""
         with self.lock:
+            self.ids.ensure_after(client_order_id)
             if client_order_id in self._open or client_order_id in self._closed:
                 return False
             self._open[client_order_id] = Order(client_order_id=client_order_id,

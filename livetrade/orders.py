@@ -220,6 +220,13 @@ class ClientOrderIdGenerator:
     def next_sequence(self) -> int:
         return self._next
 
+    def ensure_after(self, client_order_id: str) -> None:
+        """Never issue ``client_order_id`` (or an earlier one of this prefix) again:
+        recovery calls this for every id it finds in the journal."""
+        prefix, _, number = client_order_id.rpartition("-")
+        if prefix == self.prefix and number.isdigit() and int(number) >= self._next:
+            self._next = int(number) + 1
+
     def __call__(self) -> str:
         n = self._next
         self._next = n + 1
