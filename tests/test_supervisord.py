@@ -7,6 +7,7 @@ deadline, and supervisord is shut down whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -90,10 +91,8 @@ stderr_logfile = {tmp_path}/engine.log
         ctl("shutdown")
         pid_file = tmp_path / "supervisord.pid"
         if pid_file.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 def engine_pid(ctl: Callable[..., str]) -> int | None:
