@@ -39,9 +39,11 @@ def configure_logging(fmt: LogFormat = "console", level: str = "info",
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
-        # Cached: a filtered-out call then costs ~1 us instead of ~3 us (hot order path).
-        # Tests that reconfigure must call structlog.reset_defaults() (tests/conftest.py does).
-        cache_logger_on_first_use=True,
+        # Not cached, on purpose: caching saves ~2 us per log call, but a cached logger keeps
+        # the configuration (and stream) of its first use forever, even across
+        # structlog.reset_defaults(): an embedding application that reconfigures logging
+        # would silently keep writing to the old stream.
+        cache_logger_on_first_use=False,
     )
 
 
