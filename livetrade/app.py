@@ -95,8 +95,11 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
         PaperBrokerConfig(initial_cash=b.initial_cash, currency=b.currency,
                           slippage_bps=b.slippage_bps, commission_bps=b.commission_bps,
                           commission_per_order=b.commission_per_order,
-                          participation=b.participation, symbols=tuple(b.symbols)),
+                          participation=b.participation, symbols=tuple(b.symbols),
+                          fill_history=b.fill_history,
+                          closed_order_history=b.closed_order_history),
         clock=clock,
+        store_dir=b.store_dir,
     )
     e = config.engine
     r = config.risk

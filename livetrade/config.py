@@ -72,6 +72,9 @@ class PaperBrokerSection(_Section):
     commission_per_order: NonNegDecimal = Decimal(0)
     participation: Annotated[Decimal, Field(gt=0, le=1)] | None = None
     symbols: list[str] = Field(default_factory=list)
+    store_dir: Path | None = None  # the venue remembers its account across restarts
+    fill_history: int = Field(100_000, gt=0)
+    closed_order_history: int = Field(10_000, gt=0)
 
 
 class SimulatedFeedSection(_Section):

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from livetrade.brokers.paper import PaperBroker
 from livetrade.config import LiveTradeConfig, load_config
 from livetrade.errors import LiveTradeError
 
@@ -25,9 +26,17 @@ def run_command(args: argparse.Namespace) -> int:
     except LiveTradeError as exc:
         print_error(exc)
         return 1
-    report = engine.run_forever(args.duration, on_status=status,
-                                status_interval_s=config.engine.status_interval_s,
-                                stop_when_feeds_done=True)
+    try:
+        report = engine.run_forever(args.duration, on_status=status,
+                                    status_interval_s=config.engine.status_interval_s,
+                                    stop_when_feeds_done=True)
+    except LiveTradeError as exc:  # e.g. recovery refused to start: say why and what to do
+        status.finish()
+        print_error(exc)
+        return 1
+    finally:
+        if isinstance(engine.broker, PaperBroker):
+            engine.broker.close()
     status.finish()
     final = engine.status()
     summary = {
