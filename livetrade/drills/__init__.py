@@ -1,0 +1,1 @@
+"""Drills: long-running failure exercises a user can run (CI runs them bounded)."""
