@@ -125,9 +125,10 @@ class Dispatcher:
         if priority == _MD:
             if self._md_gate is not None:
                 self._md_gate.acquire()
-            elif self._conflated or (len(self._heap) + self._inbox.qsize()
-                                     >= self._conflate_depth):
-                self._publish_conflated(event)  # type: ignore[arg-type]
+            elif event.__class__ is MarketData and (
+                    self._conflated
+                    or len(self._heap) + self._inbox.qsize() >= self._conflate_depth):
+                self._publish_conflated(event)
                 return
         self._inbox.put((priority, next(self._seq), perf_counter_ns(), event))
 
@@ -157,12 +158,22 @@ class Dispatcher:
         for label, handler in self._handlers.get(cls, ()):
             try:
                 handler(event)
-            except Exception as exc:  # noqa: BLE001 - the guard is the point: log, count, report
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - the guard is the point
+                # SystemExit too: a strategy calling sys.exit() must not silently end the
+                # dispatcher thread while the engine reports itself running.
                 self.report_handler_failure(label, event, exc)
-        if self._md_gate is not None and cls is MarketData:
+        if self._md_gate is not None and item[0] == _MD:
             self._md_gate.release()
 
-    def report_handler_failure(self, label: str, event: Event, exc: Exception) -> None:
+    def use_unbounded(self) -> None:
+        """Switch to the ``"unbounded"`` policy (drive mode); only before any event."""
+        if self._thread is not None or self.queue_depth:
+            raise EngineStateError("the market-data policy can only change while idle")
+        self._policy = "unbounded"
+        self._conflate_depth = 1 << 62
+        self._md_gate = None
+
+    def report_handler_failure(self, label: str, event: Event, exc: BaseException) -> None:
         """Log, count and publish a SystemErrorEvent for a handler that raised."""
         self.handler_errors += 1
         _log.error(
@@ -294,7 +305,7 @@ class Dispatcher:
                 with self._conflate_lock:
                     event = self._conflated.pop(event.symbol)
             left.append(event)
-            if self._md_gate is not None and isinstance(event, MarketData):
+            if self._md_gate is not None and item[0] == _MD:
                 self._md_gate.release()
         if left:
             counts: dict[str, int] = {}

@@ -16,6 +16,7 @@ to run it:
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -36,6 +37,7 @@ from livetrade.dispatcher import Dispatcher, MarketDataPolicy
 from livetrade.errors import EngineStateError, LiveTradeError
 from livetrade.events import (
     Event,
+    FeedError,
     MarketData,
     OrderAccepted,
     OrderCanceled,
@@ -161,6 +163,7 @@ class LiveTradingEngine:
         self._fill_was_new = False
         self._fill_listeners: list[Callable[[OrderFill], None]] = []
         self._stop_requested = threading.Event()
+        self._signal: int | None = None
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -178,15 +181,16 @@ class LiveTradingEngine:
         d.subscribe(MarketData, s.on_market_data, "strategy.on_market_data")
         d.subscribe(OrderFill, self._on_fill, "engine.fill")
         d.subscribe(OrderFill, self._strategy_on_fill, "strategy.on_fill")
-        d.subscribe(OrderAccepted, self.orders.on_accepted, "orders.accepted")
+        d.subscribe(OrderAccepted, self._on_accepted, "orders.accepted")
         d.subscribe(OrderCanceled, self._on_canceled, "orders.canceled")
         d.subscribe(OrderExpired, self.orders.on_expired, "orders.expired")
         d.subscribe(OrderCancelRejected, self.orders.on_cancel_rejected, "orders.cancel_rejected")
         d.subscribe(OrderReject, self.orders.on_reject, "orders.reject")
         d.subscribe(OrderReject, s.on_reject, "strategy.on_reject")
         d.subscribe(ScheduledTrigger, s.on_schedule, "strategy.on_schedule")
-        d.subscribe(SystemErrorEvent, self._on_system_error, "engine.system_error")
-        d.subscribe(SystemErrorEvent, s.on_error, "strategy.on_error")
+        for error_type in (SystemErrorEvent, FeedError):
+            d.subscribe(error_type, self._on_system_error, "engine.system_error")
+            d.subscribe(error_type, s.on_error, "strategy.on_error")
 
     def _on_market_data(self, event: MarketData) -> None:
         clock = self._data_clock
@@ -259,6 +263,13 @@ class LiveTradingEngine:
     def _strategy_on_fill(self, event: OrderFill) -> None:
         if self._fill_was_new:
             self.strategy.on_fill(event)
+
+    def _on_accepted(self, event: OrderAccepted) -> None:
+        self.orders.on_accepted(event)
+        if self.kill_switch.engaged:
+            # The switch may have been engaged (from another thread) while this order was
+            # on its way out: cancel it now that the venue has it.
+            self.orders.cancel(event.client_order_id)
 
     def _on_canceled(self, event: OrderCanceled) -> None:
         self.orders.on_canceled(event)
@@ -360,36 +371,58 @@ class LiveTradingEngine:
     ) -> StopReport:
         """Run until SIGINT/SIGTERM, ``duration_s``, or the end of every feed. Blocks.
 
-        Signal handlers are installed only when called from the main thread, and the
-        previous handlers are restored before returning.
+        Whatever ends the run (a signal, the deadline, the feeds, a failing ``on_status``,
+        a dead dispatcher), ``stop()`` runs. Signal handlers are installed only from the
+        main thread and restored before returning; during the graceful stop a second
+        SIGINT/SIGTERM exits at once (status 128 + signal): the journal and the last
+        checkpoint make that safe, and it is the operator's way to bound a stuck stop.
         """
+        if duration_s is not None and duration_s < 0:
+            raise ValueError("duration_s must be >= 0")
+        main = threading.current_thread() is threading.main_thread()
         previous: dict[int, object] = {}
-        if threading.current_thread() is threading.main_thread():
+        if main:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, self._on_signal)
         try:
             self.start()
-            deadline = None if duration_s is None else time.monotonic() + duration_s
-            while not self._stop_requested.is_set():
-                wait = status_interval_s
-                if deadline is not None:
-                    wait = min(wait, max(0.0, deadline - time.monotonic()))
-                if self._stop_requested.wait(wait):
-                    break
-                if on_status is not None:
-                    on_status(self.status())
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                if (stop_when_feeds_done and self.feeds
-                        and all(f.finished for f in self.feeds)
-                        and self.dispatcher.queue_depth == 0):
-                    break
-            if stop_when_feeds_done and self.feeds and all(f.finished for f in self.feeds):
-                self.wait_until_idle()
-            return self.stop()
+            try:
+                self._wait(duration_s, on_status, status_interval_s, stop_when_feeds_done)
+            finally:
+                if main:
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        signal.signal(sig, _force_exit)
+                report = self.stop()
+            return report
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    def _wait(self, duration_s: float | None, on_status: Callable[[EngineStatus], None] | None,
+              status_interval_s: float, stop_when_feeds_done: bool) -> None:
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        next_status = time.monotonic() + status_interval_s
+        while not self._stop_requested.wait(0.02):
+            now = time.monotonic()
+            if not self.dispatcher.running:
+                _log.error("dispatcher_stopped_unexpectedly")
+                break
+            if on_status is not None and now >= next_status:
+                next_status += status_interval_s
+                try:
+                    on_status(self.status())
+                except Exception as exc:  # noqa: BLE001 - a status sink must not kill trading
+                    _log.error("status_callback_failed", error=f"{type(exc).__name__}: {exc}")
+                    on_status = None
+            if deadline is not None and now >= deadline:
+                break
+            if (stop_when_feeds_done and self.feeds and all(f.finished for f in self.feeds)
+                    and self.dispatcher.queue_depth == 0):
+                break
+        if self._signal is not None:
+            _log.info("stop_signal", signal=signal.Signals(self._signal).name)
+        if stop_when_feeds_done and self.feeds and all(f.finished for f in self.feeds):
+            self.wait_until_idle()
 
     def wait_until_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until the queue is empty (or ``timeout_s``); ``True`` if it emptied."""
@@ -401,7 +434,9 @@ class LiveTradingEngine:
         return True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        _log.info("stop_signal", signal=signal.Signals(signum).name)
+        # Only set flags here: logging from a signal handler can deadlock on the logger's
+        # own lock if the signal lands while the main thread is writing a log line.
+        self._signal = signum
         self._stop_requested.set()
 
     # ------------------------------------------------------------------ synchronous drive mode
@@ -412,6 +447,9 @@ class LiveTradingEngine:
             raise EngineStateError("synchronous mode needs an inline broker (the paper broker)")
         if self.feeds:
             raise EngineStateError("synchronous mode takes no feeds: the caller pushes events")
+        # Each process() drains the queue, so nothing may be conflated (events would be
+        # lost) or gated (the caller's own thread would block on itself).
+        self.dispatcher.use_unbounded()
         self._open_session()
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self._state = "running_sync"
@@ -496,6 +534,10 @@ class LiveTradingEngine:
             positions={s: p.quantity for s, p in book.positions.items()},
             latency_p99_us=self.dispatcher.latency.summary().p99_us,
         )
+
+
+def _force_exit(signum: int, frame: FrameType | None) -> None:
+    os._exit(128 + signum)
 
 
 class _Lifecycle(Event):

@@ -217,6 +217,17 @@ class SystemErrorEvent(Event):
     context: dict[str, str] = Field(default_factory=dict)
 
 
+class FeedError(SystemErrorEvent):
+    """A problem *in* the data stream (a malformed row), reported in stream order.
+
+    It travels in the market-data lane, so it reaches ``on_error`` between the same two
+    bars on every run (a replay stays deterministic), instead of jumping the queue as
+    engine errors do. It is never conflated.
+    """
+
+    priority: ClassVar[int] = Priority.MARKET_DATA
+
+
 SystemError = SystemErrorEvent
 
 ORDER_UPDATE_EVENTS: tuple[type[Event], ...] = (

@@ -243,7 +243,7 @@ def test_replay_skip_policy_reports_bad_rows_and_goes_on(tmp_path: Path) -> None
     feed = ReplayFeed(path, on_bad_row="skip")
     sink = run_to_end(feed)
     assert [type(e).__name__ for e in sink.events] == [
-        "MarketData", "SystemErrorEvent", "MarketData"]
+        "MarketData", "FeedError", "MarketData"]
     error = sink.events[1]
     assert isinstance(error, SystemErrorEvent)
     assert error.severity is Severity.WARNING and error.error_type == "DataFeedError"
@@ -258,7 +258,7 @@ def test_replay_fail_policy_stops_at_the_first_bad_row(tmp_path: Path) -> None:
     path = write(tmp_path, MIXED)
     feed = ReplayFeed(path, on_bad_row="fail")
     sink = run_to_end(feed)
-    assert [type(e).__name__ for e in sink.events] == ["MarketData", "SystemErrorEvent"]
+    assert [type(e).__name__ for e in sink.events] == ["MarketData", "FeedError"]
     error = sink.events[1]
     assert isinstance(error, SystemErrorEvent)
     assert error.severity is Severity.CRITICAL

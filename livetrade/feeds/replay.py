@@ -12,7 +12,7 @@ import structlog
 from livetrade.brokers.base import EventSink
 from livetrade.clock import Clock
 from livetrade.errors import DataFeedError
-from livetrade.events import MarketData, Severity, SystemErrorEvent, trusted
+from livetrade.events import FeedError, MarketData, Severity, trusted
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.csv_source import read_csv
 
@@ -24,7 +24,7 @@ class ReplayFeed(DataFeed):
 
     ``speed``: ``None`` for as fast as possible, ``1.0`` for real time, ``10.0`` for ten
     times faster (the gap between two rows' timestamps divided by ``speed``).
-    ``on_bad_row``: ``"skip"`` reports each bad row as a ``SystemErrorEvent`` (warning,
+    ``on_bad_row``: ``"skip"`` reports each bad row as a ``FeedError`` (warning,
     with file and line) and goes on; ``"fail"`` reports it as critical and ends the feed.
     ``rows``/``bad_rows``/``bytes_total`` let a caller show progress.
     """
@@ -77,9 +77,7 @@ class ReplayFeed(DataFeed):
                 if len(self.errors) < 100:
                     self.errors.append(item)
                 fatal = self.on_bad_row == "fail"
-                _log.warning("bad_row", file=str(self.path), line=item.context.get("line"),
-                             error=item.message)
-                sink(trusted(SystemErrorEvent, error_type="DataFeedError", message=str(item),
+                sink(trusted(FeedError, error_type="DataFeedError", message=str(item),
                              severity=Severity.CRITICAL if fatal else Severity.WARNING,
                              source=f"feed:{self.name}", timestamp=self._clock.now(),
                              context={k: str(v) for k, v in item.context.items()}))
