@@ -14,8 +14,13 @@ Layout (imports point down: suites use the shared modules, never each other):
 * :mod:`benchmarks.config` — per-mode sizes (``smoke``, ``quick``, ``full``);
 * :mod:`benchmarks.baseline` — the bare-queue floor primitives;
 * :mod:`benchmarks.workloads` — events, probe strategies and engine builders shared by suites;
+* :mod:`benchmarks.statebench` — the state benchmarks' book, settings and engines (suite 6,
+  the state variants, and :mod:`benchmarks.restore_child`, the engine process suite 6
+  kills with SIGKILL);
 * :mod:`benchmarks.pacing`, :mod:`benchmarks.stats`, :mod:`benchmarks.results` — helpers.
 
-Everything runs in-process, over in-memory queues (no sockets); every loop is bounded by an
-event count and a wall-clock deadline.
+Everything runs in-process, over in-memory queues (no sockets), except suite 6's crash
+drill, which runs one engine subprocess (killed on every way out) and writes its stores to
+a temporary directory (removed afterwards); every loop is bounded by an event count and a
+wall-clock deadline.
 """

@@ -38,6 +38,13 @@ class Sizes:
     round_trip_duration_s: float
     round_trip_md_rate_hz: int
     round_trip_order_every: int
+    # 6. checkpoints
+    checkpoint_books: tuple[int, ...]  # book sizes: N positions and N orders each
+    checkpoint_reps: int  # checkpoint write repetitions per book ...
+    checkpoint_rep_budget_s: float  # ... cut after this long (at least 5 reps)
+    checkpoint_latency_books: tuple[int, ...]  # books for the dispatcher-impact runs
+    checkpoint_latency_duration_s: float  # per run, at checkpoint_latency_rate_hz
+    restore_kill_books: tuple[int, ...]  # books for the kill -9 drill (persisted venue)
     # 7. replay
     replay_bars: int
     replay_ticks: int
@@ -50,6 +57,9 @@ class Sizes:
     hotpath_events: int
     # every wait for a consumer to catch up is bounded by this
     drain_timeout_s: float = 60.0
+    # 6. checkpoints, the same in every mode
+    checkpoint_latency_rate_hz: int = 10_000
+    checkpoint_interval_s: float = 0.05
 
     @property
     def quick(self) -> bool:
@@ -68,6 +78,9 @@ SIZES: dict[Mode, Sizes] = {
         overload_duration_s=10.0, overload_idle_s=2.0, overload_producers=2,
         overload_inject_hz=200,
         round_trip_duration_s=10.0, round_trip_md_rate_hz=2_000, round_trip_order_every=2,
+        checkpoint_books=(10, 1_000, 10_000), checkpoint_reps=20, checkpoint_rep_budget_s=20.0,
+        checkpoint_latency_books=(10, 1_000), checkpoint_latency_duration_s=3.0,
+        restore_kill_books=(10, 1_000),
         replay_bars=6_300, replay_ticks=1_000_000,
         memory_max_events=10_000_000, memory_duration_s=60.0, memory_warmup_events=100_000,
         memory_order_every=1_000,
@@ -82,6 +95,9 @@ SIZES: dict[Mode, Sizes] = {
         overload_duration_s=2.0, overload_idle_s=0.5, overload_producers=2,
         overload_inject_hz=200,
         round_trip_duration_s=2.0, round_trip_md_rate_hz=2_000, round_trip_order_every=2,
+        checkpoint_books=(10, 1_000), checkpoint_reps=10, checkpoint_rep_budget_s=5.0,
+        checkpoint_latency_books=(10, 1_000), checkpoint_latency_duration_s=1.5,
+        restore_kill_books=(10, 1_000),
         replay_bars=6_300, replay_ticks=50_000,
         memory_max_events=200_000, memory_duration_s=30.0, memory_warmup_events=20_000,
         memory_order_every=1_000,
@@ -97,6 +113,9 @@ SIZES: dict[Mode, Sizes] = {
         overload_duration_s=0.3, overload_idle_s=0.1, overload_producers=2,
         overload_inject_hz=200,
         round_trip_duration_s=0.2, round_trip_md_rate_hz=1_000, round_trip_order_every=2,
+        checkpoint_books=(10,), checkpoint_reps=3, checkpoint_rep_budget_s=1.0,
+        checkpoint_latency_books=(10,), checkpoint_latency_duration_s=0.2,
+        restore_kill_books=(10,),
         replay_bars=300, replay_ticks=1_000,
         memory_max_events=5_000, memory_duration_s=5.0, memory_warmup_events=1_000,
         memory_order_every=500,

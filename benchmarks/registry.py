@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from benchmarks.config import Sizes
 from benchmarks.results import SuiteResult
 from benchmarks.suites import (
+    checkpoints,
     engine_throughput,
     floor,
     hotpath,
@@ -41,8 +42,7 @@ SUITES: tuple[Suite, ...] = (
     Suite(3, "latency", latency.TITLE, latency.run),
     Suite(4, "overload", overload.TITLE, overload.run),
     Suite(5, "order_round_trip", order_round_trip.TITLE, order_round_trip.run),
-    Suite(6, "checkpoints", "checkpoints: cost of periodic state checkpoints", None,
-          "not yet available: comes with the checkpoint issue"),
+    Suite(6, "checkpoints", checkpoints.TITLE, checkpoints.run),
     Suite(7, "replay", replay.TITLE, replay.run),
     Suite(8, "memory", memory.TITLE, memory.run),
     Suite(9, "hotpath", hotpath.TITLE, hotpath.run),

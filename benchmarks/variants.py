@@ -1,32 +1,50 @@
 """The pipeline variants the throughput suite runs: the same workload, layers on or off.
 
 A *pipeline* takes market data from producer threads (``publish``) to handlers on one
-dispatcher thread. Today there are two real variants: the bare ``Dispatcher`` with one
-no-op (counting) handler, and the full ``LiveTradingEngine``. Layers that later issues add
-(metrics, checkpoints, hooks) register here as ``Variant``\\ s, each with its own builder;
-until then they are listed as not yet available, so the table shows the gap.
+dispatcher thread. The real variants: the bare ``Dispatcher`` with one no-op (counting)
+handler, the full ``LiveTradingEngine``, the engine with the state layer (periodic
+checkpoints), and the engine whose strategy also trades, without and with the state layer
+(then every order event is journaled synchronously on the dispatcher thread). Layers that
+later issues add (metrics, hooks) register here as ``Variant``\\ s, each with its own
+builder; until then they are listed as not yet available, so the table shows the gap.
+
+A variant may name another in ``compare_to``: the throughput suite then also reports its
+rate as a ratio to that variant's, measured in the same repetition, which is what the
+layer costs.
 
 To add a layer: write a ``Pipeline`` (see :class:`EnginePipeline`; usually a subclass that
-turns the layer on after building the engine), then replace its placeholder in
+turns the layer on when building the engine), then replace its placeholder in
 :data:`VARIANTS` with ``Variant(name, description, build=YourPipeline)``.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from time import perf_counter_ns
 from typing import Any, Protocol
 
+from benchmarks.statebench import state_settings
 from benchmarks.workloads import (
     NO_CONFLATION_DEPTH,
     MarkToMarket,
+    MarkToMarketTrader,
     build_engine,
     throughput_settings,
 )
+from livetrade.clock import SystemClock
 from livetrade.dispatcher import Dispatcher
 from livetrade.events import Event, MarketData
+from livetrade.state.manager import StateManager
+
+CHECKPOINT_INTERVAL_S = 0.05
+"""Periodic checkpoints (and the debounce after order activity) of the state variants."""
+ORDER_EVERY = 250
+"""Ticks between market orders in the trading variants (one order in flight at a time)."""
 
 
 class Pipeline(Protocol):
@@ -90,9 +108,16 @@ class EnginePipeline:
     """
 
     def __init__(self, expected: int) -> None:
-        self.strategy = MarkToMarket(expected)
-        self.engine = build_engine(self.strategy, throughput_settings())
+        self.strategy = self._strategy(expected)
+        self.state = self._state()
+        self.engine = build_engine(self.strategy, throughput_settings(), state=self.state)
         self.publish: Callable[[Event], None] = self.engine.publish
+
+    def _strategy(self, expected: int) -> MarkToMarket:
+        return MarkToMarket(expected)
+
+    def _state(self) -> StateManager | None:
+        return None
 
     def start(self) -> None:
         self.engine.start()
@@ -107,14 +132,61 @@ class EnginePipeline:
         self.engine.stop()
 
 
+class CheckpointPipeline(EnginePipeline):
+    """:class:`EnginePipeline` plus the state layer: a ``StateManager`` on a temporary
+    directory, periodic checkpoints every :data:`CHECKPOINT_INTERVAL_S` (captured on the
+    dispatcher thread, written by the writer thread), the journal for every order event.
+
+    Reconciliation policy "warn": the fresh paper venue knows nothing of the positions the
+    builder seeds, and "adopt_broker" would zero them (changing the workload). The
+    directory is removed on :meth:`stop`.
+    """
+
+    def _state(self) -> StateManager | None:
+        self._directory = Path(tempfile.mkdtemp(prefix="livetrade-bench-state-"))
+        settings = state_settings(self._directory, interval_s=CHECKPOINT_INTERVAL_S,
+                                  debounce_s=CHECKPOINT_INTERVAL_S, policy="warn")
+        return StateManager(settings, SystemClock())
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            if self.state is not None:
+                self.state.store.close()
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+
+class TradingPipeline(EnginePipeline):
+    """:class:`EnginePipeline` whose strategy also sends a market order every
+    :data:`ORDER_EVERY` ticks (:class:`~benchmarks.workloads.MarkToMarketTrader`)."""
+
+    def _strategy(self, expected: int) -> MarkToMarket:
+        return MarkToMarketTrader(expected, ORDER_EVERY)
+
+
+class TradingCheckpointPipeline(CheckpointPipeline):
+    """:class:`TradingPipeline` with the state layer of :class:`CheckpointPipeline`: every
+    order event is journaled (one SQLite transaction each, on the dispatcher thread) and
+    order activity triggers debounced checkpoints on top of the periodic ones."""
+
+    def _strategy(self, expected: int) -> MarkToMarket:
+        return MarkToMarketTrader(expected, ORDER_EVERY)
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One row family of the throughput table. ``build`` is None until the layer exists."""
+    """One row family of the throughput table. ``build`` is None until the layer exists.
+
+    ``compare_to``: the name of the variant this one adds a layer to (its same-run
+    baseline), or empty.
+    """
 
     name: str
     description: str
     build: Callable[[int], Pipeline] | None
     unavailable: str = ""
+    compare_to: str = ""
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -124,8 +196,17 @@ VARIANTS: tuple[Variant, ...] = (
             EnginePipeline),
     Variant("full_engine+metrics", "full engine with the metrics layer", None,
             "no metrics layer in livetrade yet (its issue adds this variant)"),
-    Variant("full_engine+checkpoint", "full engine with periodic checkpoints", None,
-            "no checkpoint layer in livetrade yet (its issue adds this variant)"),
+    Variant("full_engine+checkpoint",
+            f"full engine + StateManager on a temp dir, checkpoint every "
+            f"{CHECKPOINT_INTERVAL_S * 1000:.0f} ms (no orders: the journal stays idle)",
+            CheckpointPipeline, compare_to="full_engine"),
+    Variant("full_engine+orders",
+            f"full engine, strategy also sends a market order every {ORDER_EVERY:,} ticks",
+            TradingPipeline, compare_to="full_engine"),
+    Variant("full_engine+orders+checkpoint",
+            "full_engine+orders + StateManager: every order event journaled, checkpoints "
+            f"every {CHECKPOINT_INTERVAL_S * 1000:.0f} ms and after order activity",
+            TradingCheckpointPipeline, compare_to="full_engine+orders"),
     Variant("full_engine+hooks", "full engine with event hooks", None,
             "no hooks layer in livetrade yet (its issue adds this variant)"),
 )

@@ -33,6 +33,7 @@ from livetrade.events import (
 )
 from livetrade.logs import LogFormat, configure_logging
 from livetrade.risk import RiskLimits
+from livetrade.state.manager import StateManager
 from livetrade.strategy import Strategy
 
 SYMBOLS: tuple[str, ...] = ("AAA", "BBB", "CCC", "DDD")
@@ -90,6 +91,37 @@ class MarkToMarket(Strategy):
         if self.seen == self.expected:
             self.finished_ns = perf_counter_ns()
             self.done.set()
+
+
+class MarkToMarketTrader(MarkToMarket):
+    """:class:`MarkToMarket` that also sends a market order every ``order_every`` ticks.
+
+    Buys and sells alternate (the book stays near flat), one order in flight at a time:
+    the order path (risk, paper broker, OrderAccepted and OrderFill events, fill booking)
+    and, with a state manager, the write-ahead journal of every order event.
+    """
+
+    def __init__(self, expected: int, order_every: int) -> None:
+        super().__init__(expected)
+        self.order_every = order_every
+        self.orders = 0
+        self._buy = True
+        self._in_flight = False
+
+    def on_market_data(self, event: MarketData) -> None:
+        super().on_market_data(event)
+        if self._in_flight or self.seen % self.order_every:
+            return
+        self._in_flight = True
+        self.orders += 1
+        self.ctx.submit_order(event.symbol, Side.BUY if self._buy else Side.SELL, Decimal(1))
+        self._buy = not self._buy
+
+    def on_fill(self, fill: OrderFill) -> None:
+        self._in_flight = False
+
+    def on_reject(self, reject: OrderReject) -> None:
+        self._in_flight = False
 
 
 class LatencyProbe(MarkToMarket):
@@ -206,13 +238,17 @@ def build_engine(
     *,
     risk_limits: RiskLimits | None = None,
     seed_positions: bool = True,
+    state: StateManager | None = None,
 ) -> LiveTradingEngine:
     """A real engine with the paper broker and no feeds; the caller publishes.
 
     ``seed_positions`` books one long position per symbol before start, so marking the
-    book to market has something to sum.
+    book to market has something to sum. ``state`` attaches the state layer (journal and
+    checkpoints); the fresh paper venue knows nothing of the seeded positions, so give it
+    reconciliation policy "warn" to keep them.
     """
-    engine = LiveTradingEngine(strategy, settings=settings, risk_limits=risk_limits)
+    engine = LiveTradingEngine(strategy, settings=settings, risk_limits=risk_limits,
+                               state=state)
     if seed_positions:
         for symbol in SYMBOLS:
             engine.portfolio.apply_fill(symbol, Side.BUY, Decimal(10), Decimal(100), Decimal(0))

@@ -10,9 +10,10 @@ Rules (``bps`` = 1/10,000):
 * **Limit** on arrival: fills at once if marketable (buy: price <= limit) at the quote
   price, which is at least as good as the limit. Resting: fills **at the limit price** when
   a later quote crosses it (touching counts; a bar uses its low for buys, high for sells).
-* **Stop**: triggers when a quote reaches the stop (buy: price or bar high >= stop), then
-  fills as a market order on that quote; on a bar that gaps through the stop the fill is at
-  the open, otherwise at the stop.
+* **Stop**: triggers when a later quote reaches the stop (buy: price or bar high >= stop),
+  then fills as a market order on that quote; on a bar that gaps through the stop the fill
+  is at the open, otherwise at the stop. On arrival only the quote's last price counts (the
+  bar's range happened before the order existed), and a triggered stop fills at it.
 * **Stop-limit**: triggers like a stop, then behaves as a limit order arriving on that quote.
 * **Participation** (optional): a quote with volume ``v`` fills at most
   ``participation * v``; the rest keeps working (partial fills). Volume 0 means no limit.
@@ -114,18 +115,21 @@ def _fill(order: SimOrder, price: Decimal, quantity: Decimal) -> MatchOutcome:
     return MatchOutcome(updated, (Execution(price, quantity),))
 
 
-def _stop_reached(order: SimOrder, quote: Quote) -> bool:
+def _stop_reached(order: SimOrder, quote: Quote, arriving: bool) -> bool:
     stop = order.stop_price
     assert stop is not None
+    if arriving:
+        # The bar's range happened before the order existed: only its last price counts.
+        return quote.price >= stop if order.side is Side.BUY else quote.price <= stop
     if order.side is Side.BUY:
         return max(quote.price, quote.high or quote.price) >= stop
     return min(quote.price, quote.low or quote.price) <= stop
 
 
-def _stop_fill_price(order: SimOrder, quote: Quote) -> Decimal:
+def _stop_fill_price(order: SimOrder, quote: Quote, arriving: bool) -> Decimal:
     stop = order.stop_price
     assert stop is not None
-    if quote.open is None:
+    if arriving or quote.open is None:
         return quote.price
     if order.side is Side.BUY:
         return max(stop, quote.open)
@@ -149,11 +153,11 @@ def _crossed(order: SimOrder, quote: Quote) -> bool:
 def _execute(order: SimOrder, quote: Quote, model: FillModel, arriving: bool) -> MatchOutcome:
     kind = order.order_type
     if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
-        if not _stop_reached(order, quote):
+        if not _stop_reached(order, quote, arriving):
             return MatchOutcome(order)
         order = replace(order, triggered=True)
         if kind is OrderType.STOP:
-            price = _slipped(_stop_fill_price(order, quote), order.side, model)
+            price = _slipped(_stop_fill_price(order, quote, arriving), order.side, model)
             return _fill(order, price, _capacity(order, quote, model))
         arriving = True  # a triggered stop-limit is a limit order arriving now
     if kind is OrderType.MARKET or kind is OrderType.STOP:

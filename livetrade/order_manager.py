@@ -136,15 +136,19 @@ class OrderManager:
             self._open[cid] = order
             try:
                 validate_request(request)
+                reason = self._risk.check(
+                    request,
+                    position=self._worst_case_position(order),
+                    open_orders=len(self._open) - 1,
+                    reference_price=self._price_of(request.symbol),
+                )
             except InvalidOrderError as exc:
                 self._reject_now(order, f"invalid order: {exc.message}")
                 return cid
-            reason = self._risk.check(
-                request,
-                position=self._position_of(request.symbol),
-                open_orders=len(self._open) - 1,
-                reference_price=self._price_of(request.symbol),
-            )
+            except Exception as exc:  # noqa: BLE001 - never leave an order half-made
+                _log.error("order_check_failed", client_order_id=cid, exc_info=exc)
+                self._reject_now(order, f"invalid order: {type(exc).__name__}: {exc}")
+                return cid
             if reason is not None:
                 self._reject_now(order, f"risk check failed: {reason}")
                 return cid
@@ -174,7 +178,24 @@ class OrderManager:
             # Outcome unknown: the order may exist at the venue. It stays SUBMITTED so it is
             # never sent again blindly; resolving it (look-up by client id) is the adapter's.
             self._report("order_outcome_unknown", str(exc), Severity.ERROR, client_order_id=cid)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must not leave it open
+            # Inline brokers do no I/O: an unexpected error means the order was not taken.
+            _log.error("broker_call_failed", client_order_id=cid, exc_info=exc)
+            with self.lock:
+                if order.status.is_open:
+                    self._reject_now(order, f"broker call failed: {type(exc).__name__}: {exc}")
         return cid
+
+    def _worst_case_position(self, new: Order) -> Decimal:
+        """The position if every *other* open order on the new order's side filled (risk
+        limits must hold for what may happen, not only for what has)."""
+        request = new.request
+        position = self._position_of(request.symbol)
+        for open_order in self._open.values():
+            r = open_order.request
+            if open_order is not new and r.symbol == request.symbol and r.side is request.side:
+                position += open_order.remaining_quantity * r.side.sign
+        return position
 
     def cancel(self, client_order_id: str) -> bool:
         """Ask the broker to cancel; ``False`` if the order is not open or already canceling."""

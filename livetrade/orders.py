@@ -97,6 +97,9 @@ class OrderRequest:
     time_in_force: TimeInForce = TimeInForce.GTC
 
 
+_MAX_EXPONENT = 15  # no instrument trades 10^16 units or at 10^16 a unit; typos do
+
+
 def _positive(value: Decimal | None, name: str) -> Decimal:
     if value is None:
         raise InvalidOrderError(f"{name} is required for this order type", field=name)
@@ -105,6 +108,9 @@ def _positive(value: Decimal | None, name: str) -> Decimal:
                                 field=name)
     if not value.is_finite() or value <= 0:
         raise InvalidOrderError(f"{name} must be a positive finite number, got {value}",
+                                field=name)
+    if value.adjusted() > _MAX_EXPONENT:
+        raise InvalidOrderError(f"{name} {value} is implausibly large (over 1e{_MAX_EXPONENT})",
                                 field=name)
     return value
 

@@ -1,7 +1,8 @@
 """The strategy API: a plain class with callbacks, and the context it trades through.
 
-A strategy never touches threads, locks or brokers. Every callback runs on the dispatcher
-thread, one at a time, so a strategy's own attributes need no locking. It acts only
+A strategy never touches threads, locks or brokers. Callbacks run one at a time (on the
+dispatcher thread; ``on_start``/``on_stop`` on the thread that starts/stops the engine while
+the dispatcher is not running), so a strategy's own attributes need no locking. It acts only
 through ``self.ctx`` (a :class:`StrategyContext`), bound by the engine before
 ``on_start``. An exception in a callback is caught by the engine, logged, and delivered
 back as a ``SystemErrorEvent`` to ``on_error``; the engine keeps running.
@@ -13,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from livetrade.errors import EngineStateError
+from livetrade.errors import EngineStateError, InvalidOrderError
 from livetrade.events import (
     MarketData,
     OrderFill,
@@ -46,9 +47,9 @@ def _decimal(value: Decimal | int | str | None, name: str) -> Decimal | None:
 class StrategyContext:
     """What a strategy may do: submit and cancel orders, read the book and the clock.
 
-    Methods are called from strategy callbacks (the dispatcher thread). ``submit_order``
-    never raises for a bad order: it returns the client order id and the rejection
-    arrives in ``on_reject``.
+    Methods are called from strategy callbacks. ``submit_order`` returns the client order
+    id of any well-formed order; a refusal arrives in ``on_reject`` (see its docstring for
+    the one case that raises).
     """
 
     def __init__(self, orders: OrderManager, portfolio: Portfolio, clock: Clock,
@@ -76,18 +77,27 @@ class StrategyContext:
         stop_price: Decimal | int | str | None = None,
         time_in_force: TimeInForce | str = TimeInForce.GTC,
     ) -> str:
-        """Submit an order; return its client order id. Market, limit, stop, stop-limit."""
-        qty = _decimal(quantity, "quantity")
-        assert qty is not None
-        request = OrderRequest(
-            symbol=symbol,
-            side=Side(side),
-            quantity=qty,
-            order_type=OrderType(order_type),
-            limit_price=_decimal(limit_price, "limit_price"),
-            stop_price=_decimal(stop_price, "stop_price"),
-            time_in_force=TimeInForce(time_in_force),
-        )
+        """Submit an order; return its client order id. Market, limit, stop, stop-limit.
+
+        A call that does not describe an order at all (a float quantity, ``"abc"``, an
+        unknown side or type) raises ``InvalidOrderError`` at once: that is a bug in the
+        strategy. A well-formed order that is refused (non-positive quantity, a risk limit,
+        the broker) returns its id and comes back in ``on_reject``.
+        """
+        try:
+            qty = _decimal(quantity, "quantity")
+            assert qty is not None
+            request = OrderRequest(
+                symbol=symbol,
+                side=Side(side),
+                quantity=qty,
+                order_type=OrderType(order_type),
+                limit_price=_decimal(limit_price, "limit_price"),
+                stop_price=_decimal(stop_price, "stop_price"),
+                time_in_force=TimeInForce(time_in_force),
+            )
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise InvalidOrderError(f"not an order: {exc}", symbol=symbol) from None
         return self._orders.submit(request)
 
     def buy(self, symbol: str, quantity: Decimal | int | str, **kwargs: Any) -> str:

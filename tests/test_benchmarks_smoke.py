@@ -27,6 +27,7 @@ KEY_FIGURES = {
                  "errors_injected", "errors_delivered", "fill_latency", "rss_before_mb",
                  "rss_after_mb"],
     "order_round_trip": ["bare_dispatcher_hop", "engine_logs_filtered"],
+    "checkpoints": ["books", "checkpoint_interval_s", "latency_rate_hz"],
     "replay": ["daily_bars", "ticks"],
     "memory": ["rss_warmup_mb", "rss_end_mb", "growth_mb"],
     "hotpath": ["us_per_event"],
@@ -83,7 +84,54 @@ def test_suites_report_their_key_figures(smoke_run: tuple[int, dict[str, Any], s
     variants = throughput["variants"]
     assert variants["full_engine"]["available"] is True
     assert "cells" in variants["full_engine"]
-    assert document["suites"]["checkpoints"]["status"] == "unavailable"
+    for name, base in (("full_engine+checkpoint", "full_engine"),
+                       ("full_engine+orders+checkpoint", "full_engine+orders")):
+        assert variants[name]["available"] is True, name
+        assert variants[name]["compare_to"] == base
+        for cell in variants[name]["cells"].values():
+            assert {"events_per_s", "ratio_to_floor", "ratio_to_compare_to"} <= set(cell)
+
+
+LATENCY_KEYS = {"count", "p50_us", "p99_us", "p999_us", "max_us"}
+RESTORE_KEYS = {"total_s", "open_s", "start_s", "first_tick_s", "traded"}
+
+
+def test_checkpoints_suite_reports_cost_impact_and_restore(
+        smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    suite = smoke_run[1]["suites"]["checkpoints"]
+    assert suite["status"] == "ok"
+    assert list(suite["books"]) == ["10"]
+    book = suite["books"]["10"]
+    assert book["book"]["positions"] == 10 and book["book"]["open_orders"] == 10
+    checkpoint = book["checkpoint"]
+    assert isinstance(checkpoint["size_bytes"], int) and checkpoint["size_bytes"] > 0
+    for part in ("capture", "build", "save", "writer_total", "read_validate", "bare_set",
+                 "bare_get"):
+        assert set(checkpoint[part]) == LATENCY_KEYS, part
+        assert checkpoint[part]["count"] == checkpoint["reps"]
+    assert set(book["order"]["with_journal"]) == LATENCY_KEYS
+    assert set(book["order"]["without_state"]) == LATENCY_KEYS
+
+    impact = book["dispatcher_impact"]
+    assert isinstance(impact["p99_impact_ms"], float)
+    for run in ("without_checkpoints", "capture_only", "with_checkpoints"):
+        assert set(impact[run]["dispatcher"]) == LATENCY_KEYS, run
+        assert impact[run]["dispatcher"]["count"] > 0
+    assert impact["with_checkpoints"]["checkpoints_captured"] >= 1
+    assert impact["without_checkpoints"]["checkpoints_captured"] == 0
+
+    for key in ("restore_clean", "restore_after_kill"):
+        pair = book[key]
+        assert set(pair["with_state"]) >= RESTORE_KEYS, key
+        assert set(pair["without_state"]) >= RESTORE_KEYS, key
+        assert pair["with_state"]["traded"] is True
+        assert pair["with_state"]["recovery"]["halted"] is False
+        assert "recovery" not in pair["without_state"]
+    child = book["restore_after_kill"]["child"]
+    assert child["killed_by_sigkill"] is True
+    for name in ("capture_p99_ms_book_10", "dispatcher_p99_impact_ms_book_10",
+                 "restore_after_kill_s_book_10", "restore_clean_s_book_10"):
+        assert name in suite["targets"]
 
 
 def test_table_names_every_suite(smoke_run: tuple[int, dict[str, Any], str]) -> None:

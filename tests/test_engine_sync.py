@@ -130,7 +130,7 @@ def test_a_bad_quantity_becomes_an_order_reject_and_nothing_is_sent(
 
 
 def test_a_float_quantity_is_a_strategy_error_not_an_order() -> None:
-    """Floats carry binary error, so the context refuses them outright (TypeError)."""
+    """Floats carry binary error, so the context refuses them outright (InvalidOrderError)."""
     def on_bar(s: RecordingStrategy, event: MarketData) -> None:
         s.ctx.buy(event.symbol, 1.5)  # type: ignore[arg-type]
 
@@ -138,7 +138,7 @@ def test_a_float_quantity_is_a_strategy_error_not_an_order() -> None:
     engine, broker = sync_engine(strategy)
     engine.process(md(price=100, ts=at(1)))
     [error] = strategy.of("error")
-    assert error.error_type == "TypeError"
+    assert error.error_type == "InvalidOrderError"
     assert broker.submitted == []
 
 

@@ -248,3 +248,18 @@ def test_gtc_and_day_orders_rest() -> None:
         outcome = on_arrival(order(kind=OrderType.LIMIT, limit=90, tif=tif), tick(100), EXACT)
         assert outcome.canceled_reason is None and not outcome.done
 
+
+
+def test_a_stop_arriving_ignores_the_range_of_the_bar_it_arrives_on() -> None:
+    """Bar low 94 / high 101 / close 96: a buy stop at 100 and a sell stop at 95 placed
+    now must not trigger on history from before they existed."""
+    from livetrade.matching import FillModel, Quote, SimOrder, on_arrival
+
+    bar_quote = Quote(Decimal(96), Decimal(0), Decimal(97), Decimal(101), Decimal(94))
+    for side, stop in ((Side.BUY, 100), (Side.SELL, 95)):
+        order = SimOrder("o", side, Decimal(1), OrderType.STOP, stop_price=Decimal(stop))
+        outcome = on_arrival(order, bar_quote, FillModel())
+        assert outcome.executions == () and not outcome.order.triggered
+    through = SimOrder("o", Side.BUY, Decimal(1), OrderType.STOP, stop_price=Decimal(95))
+    filled = on_arrival(through, bar_quote, FillModel())
+    assert [(e.price, e.quantity) for e in filled.executions] == [(Decimal(96), Decimal(1))]

@@ -132,7 +132,8 @@ def test_the_risk_checker_sees_position_and_reference_price() -> None:
     assert status_of(manager, too_long) is S.REJECTED
     assert status_of(manager, too_big) is S.REJECTED
     reasons = [r.reason for r in rejects(published)]
-    assert "would be 11" in reasons[0] and "notional 1001" in reasons[1]
+    # 8 held + 2 still open on the same side + 3 = 13: open orders count towards the limit.
+    assert "would be 13" in reasons[0] and "notional 1001" in reasons[1]
 
 
 def test_a_broker_refusal_on_send_rejects_the_order() -> None:

@@ -5,7 +5,9 @@ in the timed loop (``trusted`` as feeds do, or validated ``MarketData(...)`` as 
 reader does) and call ``publish``. Repetitions are interleaved with the floor (a bare
 PriorityQueue with the same producer count), and each cell's ratio is the median of the
 per-repetition ratios to the floor measured next to it, which cancels slow drift in the
-machine's load.
+machine's load. A variant that names another in ``compare_to`` (a layer on top of it) is
+also reported as the median of its per-repetition ratios to that variant: what the layer
+costs.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
     floors: dict[int, list[float]] = {p: [] for p in PRODUCERS}
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
+    layer_ratios: dict[str, list[float]] = {}
     incomplete: list[str] = []
     for rep in range(sizes.throughput_reps):
         for producers in PRODUCERS:
@@ -91,6 +94,10 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
                     rates.setdefault(key, []).append(rate)
                     floor = floors[producers][-1]
                     ratios.setdefault(key, []).append(rate / floor if floor else 0.0)
+                    base_key = f"{variant.compare_to}/{construction}/{producers}p"
+                    if variant.compare_to and rates.get(base_key):
+                        base = rates[base_key][-1]  # same rep: the base variant ran first
+                        layer_ratios.setdefault(key, []).append(rate / base if base else 0.0)
         progress(f"rep {rep + 1}/{sizes.throughput_reps}: floor 1p "
                  f"{floors[1][-1]:,.0f}/s, full_engine/trusted/1p "
                  f"{rates.get('full_engine/trusted/1p', [0.0])[-1]:,.0f}/s")
@@ -109,11 +116,16 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
             for construction in CONSTRUCTIONS:
                 for producers in PRODUCERS:
                     key = f"{variant.name}/{construction}/{producers}p"
-                    cells[f"{construction}/{producers}p"] = {
+                    cell: JsonObject = {
                         "events_per_s": spread(rates[key]),
                         "ratio_to_floor": round(median(ratios[key]), 3),
                     }
+                    if key in layer_ratios:
+                        cell["ratio_to_compare_to"] = round(median(layer_ratios[key]), 3)
+                    cells[f"{construction}/{producers}p"] = cell
             entry["cells"] = cells
+            if variant.compare_to:
+                entry["compare_to"] = variant.compare_to
         variants_json[variant.name] = entry
     result.figures["variants"] = variants_json
 
@@ -137,6 +149,16 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
                     fmt_rate(median(rates[key])),
                     baseline=f"floor {fmt_rate(median(floors[producers]))}",
                     ratio=median(ratios[key]), target=target_name))
+        for producers in PRODUCERS:
+            key = f"{variant.name}/trusted/{producers}p"
+            if key not in layer_ratios:
+                continue
+            base_key = f"{variant.compare_to}/trusted/{producers}p"
+            result.rows.append(Row(
+                f"  layer cost: {variant.name} vs {variant.compare_to}, trusted, "
+                f"{producers}p", fmt_rate(median(rates[key])),
+                baseline=f"{variant.compare_to} {fmt_rate(median(rates[base_key]))}",
+                ratio=median(layer_ratios[key])))
     result.notes.append(
         "Producers build events inside the timed loop (floor producers reuse one pre-built "
         "event), so construction is billed to the engine side. The conflation watermark is "
@@ -144,6 +166,10 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
     result.notes.append(
         "MarkToMarket strategy: ctx.last_price(symbol) + Portfolio.equity() over 4 seeded "
         "positions per tick; the paper broker's on_market_data also runs per tick.")
+    for variant in available:
+        if variant.compare_to:
+            result.notes.append(f"{variant.name}: {variant.description}. Layer cost = median "
+                                f"per-rep ratio to {variant.compare_to}.")
     if incomplete:
         result.notes.append(f"timed out before handling every event: {', '.join(incomplete)}")
     return result
