@@ -328,6 +328,8 @@ class LiveTradingEngine:
         for feed in self.feeds:
             if not feed.join(timeout):
                 _log.warning("feed_did_not_stop", feed=feed.name, timeout_s=timeout)
+        if self.state is not None:
+            self.state.stop_requests(timeout)  # no new CheckpointDue during the drain
         if self.scheduler.running:
             self.scheduler.stop()
             if not self.scheduler.join(timeout):

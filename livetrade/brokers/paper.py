@@ -126,6 +126,9 @@ class PaperBroker(BrokerAdapter):
         self._account = Portfolio(self.config.initial_cash)
         self._last: dict[str, MarketData] = {}
         self._working: dict[str, Working] = {}
+        # Symbols with a working order: a tick on any other symbol costs one set lookup,
+        # however many orders rest elsewhere. Rebuilt whenever _working changes.
+        self._working_symbols: frozenset[str] = frozenset()
         self._lock = threading.RLock()
         self._sink: EventSink | None = None
         self._next_order_id = 1
@@ -342,7 +345,7 @@ class PaperBroker(BrokerAdapter):
         # only built when something needs them (a resting order, an account query); the
         # price reaches the store only with the next change (see the module docstring).
         self._last[event.symbol] = event
-        if not self._working:
+        if event.symbol not in self._working_symbols:
             return
         quote = _quote(event)
         with self._lock:
@@ -389,6 +392,7 @@ class PaperBroker(BrokerAdapter):
             self._working[cid] = working  # a known key keeps its place: matching order holds
         for cid in batch.closed:
             self._working.pop(cid, None)
+        self._working_symbols = frozenset(w.symbol for w in self._working.values())
         for fill in batch.fills:
             self._account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
                                      fill.commission)
@@ -416,6 +420,7 @@ class PaperBroker(BrokerAdapter):
             raise StateError("paper venue store lost its contents while in use")
         self._account = loaded.account
         self._working = loaded.working
+        self._working_symbols = frozenset(w.symbol for w in self._working.values())
         self._next_order_id = loaded.header.next_order_id
         self._next_fill_id = loaded.header.next_fill_id
 

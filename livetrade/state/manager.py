@@ -89,6 +89,9 @@ class StateManager:
                                          keep_checkpoints=settings.keep_checkpoints)
         self._dirty = threading.Event()
         self._stop = threading.Event()
+        # Set while a checkpoint is requested, captured or being written: the timer asks for
+        # no other until it is on disk, so a slow disk or a big book never queues a backlog.
+        self._in_flight = threading.Event()
         self._writes: queue.SimpleQueue[Captured | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._writer: threading.Thread | None = None
@@ -151,6 +154,12 @@ class StateManager:
         """Hand a capture to the writer thread (returns at once)."""
         self._writes.put(captured)
 
+    def _request(self, request_checkpoint: Callable[[str], None], reason: str) -> None:
+        if self._in_flight.is_set():
+            return  # the previous one is not on disk yet: it will include this activity
+        self._in_flight.set()
+        request_checkpoint(reason)
+
     # ------------------------------------------------------------------ threads
     def start(self, request_checkpoint: Callable[[str], None]) -> None:
         """Start the timer thread (asks for checkpoints) and the writer thread."""
@@ -162,12 +171,17 @@ class StateManager:
         self._thread.start()
         self._writer.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop asking for checkpoints and finish the queued writes. Blocks."""
+    def stop_requests(self, timeout_s: float = 10.0) -> None:
+        """Stop asking for checkpoints (first step of a shutdown). Blocks briefly."""
         self._stop.set()
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._thread = None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop asking for checkpoints and finish the queued writes. Blocks."""
+        self.stop_requests(timeout_s)
         if self._writer is not None:
             self._writes.put(None)
             self._writer.join(timeout_s)
@@ -183,10 +197,12 @@ class StateManager:
                 if self._stop.is_set():
                     return
                 self._stop.wait(debounce)  # let the burst finish: one write for all of it
+                if self._stop.is_set():
+                    return
                 self._dirty.clear()
-                request_checkpoint("order_activity")
+                self._request(request_checkpoint, "order_activity")
             else:
-                request_checkpoint("periodic")
+                self._request(request_checkpoint, "periodic")
             waited = 0.0
 
     def _write_loop(self) -> None:
@@ -199,3 +215,5 @@ class StateManager:
             except StateError as exc:
                 self.last_error = str(exc)
                 _log.error("checkpoint_failed", error=str(exc), reason=captured.reason)
+            finally:
+                self._in_flight.clear()

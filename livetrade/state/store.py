@@ -164,18 +164,19 @@ class StateStore:
             numbers = [n for n in self.checkpoint_numbers() if n != checkpoint.number]
             numbers.append(checkpoint.number)
             self._cache.set(_CP.format(checkpoint.number), text)
+            covers = json.loads(self._cache.get("checkpoint:covers", "{}"))
+            covers[str(checkpoint.number)] = checkpoint.journal_sequence
             while len(numbers) > self.keep_checkpoints:
-                self._cache.delete(_CP.format(numbers.pop(0)))
+                dropped = numbers.pop(0)
+                self._cache.delete(_CP.format(dropped))
+                covers.pop(str(dropped), None)
             self._cache.set("checkpoint:index", json.dumps(numbers))
-            oldest_kept = self._load_unchecked(numbers[0])
-            if oldest_kept is not None:
-                self._prune_journal(oldest_kept.journal_sequence)
-
-    def _load_unchecked(self, number: int) -> Checkpoint | None:
-        try:
-            return self.load_checkpoint(number)
-        except StateError:
-            return None
+            self._cache.set("checkpoint:covers", json.dumps(covers))
+            # Journal entries before what the oldest kept checkpoint covers are never needed
+            # again (read from the index: re-reading that checkpoint costs a restore).
+            oldest = covers.get(str(numbers[0]))
+            if oldest is not None:
+                self._prune_journal(int(oldest))
 
     def load_checkpoint(self, number: int | None = None) -> Checkpoint:
         """Load and validate checkpoint ``number`` (default: the newest). Raises ``StateError``."""
