@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -23,7 +22,7 @@ from livetrade.feeds.base import DataFeed
 from livetrade.feeds.replay import ReplayFeed
 from livetrade.feeds.simulated import SimulatedFeed
 from livetrade.loader import load_strategy
-from livetrade.orders import ClientOrderIdGenerator
+from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.risk import RiskLimits
 from livetrade.scheduling import DiskcacheFiredStore, TradingScheduler
 from livetrade.state.manager import StateManager, StateSettings
@@ -103,7 +102,7 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
     )
     e = config.engine
     r = config.risk
-    prefix = e.order_id_prefix or f"lt{int(time.time()) % 46656**2:x}"
+    prefix = e.order_id_prefix or run_prefix()
     # The scheduler publishes into the engine's dispatcher, which the engine creates:
     # hand it a trampoline that is bound once the engine exists.
     engines: list[LiveTradingEngine] = []

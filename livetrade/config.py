@@ -308,7 +308,7 @@ def load_config(path: str | Path) -> LiveTradeConfig:
     """Read and validate a TOML config file; raise ``ConfigError`` listing every problem."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}",
                           [f"{file}: cannot read: {exc.strerror}"], file=str(file)) from exc

@@ -51,7 +51,7 @@ from livetrade.events import (
 )
 from livetrade.feeds.base import DataFeed
 from livetrade.order_manager import OrderManager
-from livetrade.orders import ClientOrderIdGenerator
+from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
 from livetrade.scheduling.facade import StrategySchedule
@@ -146,7 +146,7 @@ class LiveTradingEngine:
             risk=self.risk,
             position_of=self.portfolio.position,
             price_of=self.portfolio.last_price,
-            ids=order_ids or ClientOrderIdGenerator(f"lt{int(time.time()) % 46656**2:x}"),
+            ids=order_ids or ClientOrderIdGenerator(run_prefix()),
             closed_capacity=self.settings.closed_orders_kept,
         )
         self.scheduler = scheduler or TradingScheduler(self.clock, self.dispatcher.publish)

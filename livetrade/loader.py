@@ -34,12 +34,36 @@ def _load_module(spec: str) -> Any:
             raise ConfigError(f"cannot import strategy file {spec}", file=spec)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise ConfigError(f"strategy file {spec} failed to import: "
+                              f"{type(exc).__name__}: {exc}", file=spec,
+                              line=_error_line(exc, path)) from exc
         return module
     try:
         return importlib.import_module(spec)
     except ImportError as exc:
-        raise ConfigError(f"cannot import strategy module {spec!r}: {exc}", module=spec) from exc
+        raise ConfigError(f"cannot import strategy module {spec!r}: {exc}", module=spec,
+                          hint="a module must be importable (installed, or on PYTHONPATH); "
+                               "or give path/to/file.py:Class") from exc
+    except Exception as exc:
+        raise ConfigError(f"strategy module {spec!r} failed to import: "
+                          f"{type(exc).__name__}: {exc}", module=spec) from exc
+
+
+def _error_line(exc: Exception, path: Path) -> int | str:
+    """The line in the user's file where importing it failed, if we can tell."""
+    if isinstance(exc, SyntaxError) and exc.lineno is not None:
+        return exc.lineno
+    tb = exc.__traceback__
+    line: int | str = "?"
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def load_strategy(spec: str, params: dict[str, Any] | None = None) -> Strategy:

@@ -237,3 +237,12 @@ class ClientOrderIdGenerator:
         n = self._next
         self._next = n + 1
         return f"{self.prefix}-{n}"
+
+
+def run_prefix() -> str:
+    """A client-order-id prefix for a live run: start time plus random bits, so two runs
+    started in the same second (without restored state) never share ids. 12 characters."""
+    import secrets
+    import time
+
+    return f"lt{int(time.time()) % 16**7:07x}{secrets.randbelow(16**3):03x}"

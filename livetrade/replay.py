@@ -57,6 +57,8 @@ class ReplayReport:
     orders_rejected: int = 0
     bad_row_errors: list[str] = field(default_factory=list)
     completed: bool = True
+    interrupted: bool = False
+    strategy_errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,8 @@ class ReplayReport:
             "bad_rows": self.bad_rows,
             "bad_row_errors": self.bad_row_errors,
             "completed": self.completed,
+            "interrupted": self.interrupted,
+            "strategy_errors": self.strategy_errors,
             "orders_submitted": self.orders_submitted,
             "orders_rejected": self.orders_rejected,
             "fills": self.fills,
@@ -135,5 +139,8 @@ def run_replay(
     report.bad_row_errors = [str(e) for e in feed.errors]
     report.orders_submitted = orders.submitted
     report.orders_rejected = orders.rejected
-    report.completed = feed.exhausted and not feed.failed
+    report.interrupted = not feed.exhausted and not feed.failed
+    report.strategy_errors = engine.dispatcher.handler_errors
+    good_rows = feed.rows - feed.bad_rows
+    report.completed = feed.exhausted and not feed.failed and good_rows > 0
     return report

@@ -78,7 +78,17 @@ def replay_command(args: argparse.Namespace) -> int:
             print(f"  skipped: {error}")
         if args.report:
             print(f"report written to {args.report}")
+    if report.interrupted:
+        print("replay interrupted: the report covers the rows read so far", file=sys.stderr)
+        return 130
     if not report.completed:
-        print("error: replay did not complete (see the errors above)", file=sys.stderr)
+        why = ("no valid row in the file" if report.rows == report.bad_rows
+               else "a malformed row stopped it (--strict)")
+        print(f"error: replay did not complete: {why}", file=sys.stderr)
+        for error in report.bad_row_errors[:3]:
+            print(f"  {error}", file=sys.stderr)
         return 1
+    if report.strategy_errors:
+        print(f"warning: the strategy raised {report.strategy_errors} time(s); see the log",
+              file=sys.stderr)
     return 0

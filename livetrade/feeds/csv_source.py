@@ -9,7 +9,9 @@ a typo is not silently ignored):
 
 Timestamps are ISO 8601 (a time without an offset is taken as UTC) or epoch seconds.
 A bad row yields a :class:`~livetrade.errors.DataFeedError` naming the file, line and
-column instead of an event; the caller decides whether to skip it or stop.
+column instead of an event; the caller decides whether to skip it or stop. A row whose
+timestamp is earlier than the previous row of its symbol is a bad row (equal is fine).
+A UTF-8 byte-order mark (as spreadsheets write) is ignored.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def read_csv(
     file I/O only.
     """
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open(newline="", encoding="utf-8-sig")  # tolerate a spreadsheet's BOM
     except OSError as exc:
         raise DataFeedError(f"cannot open market data file: {exc.strerror}",
                             file=str(path)) from exc
@@ -87,6 +89,7 @@ def read_csv(
         layout = detect_layout(header, path, symbol)
         index = {c.strip().lower(): i for i, c in enumerate(header)}
         width = len(header)
+        last_seen: dict[str, datetime] = {}
         for row in reader:
             line = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -94,7 +97,14 @@ def read_csv(
             try:
                 if len(row) != width:
                     raise ValueError(f"expected {width} fields, found {len(row)}")
-                yield _row_event(row, index, layout, symbol)
+                event = _row_event(row, index, layout, symbol)
+                previous = last_seen.get(event.symbol)
+                if previous is not None and event.timestamp < previous:
+                    raise ValueError(f"timestamp {event.timestamp.isoformat()} goes back in "
+                                     f"time (previous {event.symbol} row: "
+                                     f"{previous.isoformat()}); sort the file")
+                last_seen[event.symbol] = event.timestamp
+                yield event
             except (ValueError, ArithmeticError) as exc:
                 yield DataFeedError(f"bad market data row: {_first_line(exc)}",
                                     file=str(path), line=line)
