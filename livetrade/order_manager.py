@@ -46,12 +46,14 @@ from livetrade.events import (
     OrderExpired,
     OrderFill,
     OrderReject,
-    OrderType,
     Severity,
-    Side,
     SystemErrorEvent,
-    TimeInForce,
     trusted,
+)
+from livetrade.order_records import (
+    order_from_dict,
+    order_to_dict,
+    request_to_dict,
 )
 from livetrade.orders import (
     ClientOrderIdGenerator,
@@ -154,7 +156,7 @@ class OrderManager:
                 return cid
             if self.journal is not None:
                 try:
-                    self.journal("intent", cid, {"request": _request_to_dict(request),
+                    self.journal("intent", cid, {"request": request_to_dict(request),
                                                  "created_at": now})
                 except LiveTradeError as exc:
                     self._reject_now(order, f"not sent: the order could not be journaled "
@@ -377,7 +379,7 @@ class OrderManager:
         the id sequence and recent fill ids of unknown orders: a checkpoint's order book."""
         with self.lock:
             return {
-                "orders": [_order_to_dict(o)
+                "orders": [order_to_dict(o)
                            for o in (*self._closed.values(), *self._open.values())],
                 "prefix": self.ids.prefix,
                 "next_sequence": self.ids.next_sequence,
@@ -393,7 +395,7 @@ class OrderManager:
         generator resumes at the saved sequence (never below where it already is), so no
         client order id is ever issued twice.
         """
-        orders = [_order_from_dict(item) for item in state["orders"]]
+        orders = [order_from_dict(item) for item in state["orders"]]
         next_sequence = max(int(state["next_sequence"]), self.ids.next_sequence)
         prefix = str(state["prefix"])
         counters = {k: int(v) for k, v in state.get("counters", {}).items()}
@@ -466,75 +468,4 @@ class OrderManager:
         self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
                               severity=severity, source="order_manager",
                               timestamp=self._clock.now(), context=context))
-
-
-def _request_to_dict(r: OrderRequest) -> dict[str, Any]:
-    return {"symbol": r.symbol, "side": r.side.value, "order_type": r.order_type.value,
-            "quantity": r.quantity, "limit_price": r.limit_price, "stop_price": r.stop_price,
-            "time_in_force": r.time_in_force.value}
-
-
-def request_from_dict(item: Mapping[str, Any]) -> OrderRequest:
-    """The inverse of the journal's request record."""
-    return OrderRequest(
-        symbol=str(item["symbol"]),
-        side=Side(item["side"]),
-        quantity=Decimal(item["quantity"]),
-        order_type=OrderType(item["order_type"]),
-        limit_price=_optional_decimal(item.get("limit_price")),
-        stop_price=_optional_decimal(item.get("stop_price")),
-        time_in_force=TimeInForce(item["time_in_force"]),
-    )
-
-
-def _order_to_dict(order: Order) -> dict[str, Any]:
-    r = order.request
-    return {
-        "client_order_id": order.client_order_id,
-        "broker_order_id": order.broker_order_id,
-        "symbol": r.symbol,
-        "side": r.side.value,
-        "order_type": r.order_type.value,
-        "quantity": r.quantity,
-        "limit_price": r.limit_price,
-        "stop_price": r.stop_price,
-        "time_in_force": r.time_in_force.value,
-        "status": order.status.value,
-        "filled_quantity": order.filled_quantity,
-        "average_fill_price": order.average_fill_price,
-        "commission": order.commission,
-        "reject_reason": order.reject_reason,
-        "created_at": order.created_at,
-        "updated_at": order.updated_at or order.created_at,
-        "fill_ids": sorted(order.fill_ids),
-        "status_before_cancel": (order.status_before_cancel.value
-                                 if order.status_before_cancel else None),
-    }
-
-
-def _optional_decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _order_from_dict(item: Mapping[str, Any]) -> Order:
-    request = request_from_dict(item)
-    before = item.get("status_before_cancel")
-    return Order(
-        client_order_id=str(item["client_order_id"]),
-        request=request,
-        created_at=_as_datetime(item["created_at"]),
-        status=OrderStatus(item["status"]),
-        broker_order_id=str(item.get("broker_order_id", "")),
-        filled_quantity=Decimal(item["filled_quantity"]),
-        average_fill_price=Decimal(item["average_fill_price"]),
-        commission=Decimal(item["commission"]),
-        reject_reason=str(item.get("reject_reason", "")),
-        updated_at=_as_datetime(item["updated_at"]),
-        fill_ids={str(f) for f in item.get("fill_ids", [])},
-        status_before_cancel=OrderStatus(before) if before else None,
-    )
-
-
-def _as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 

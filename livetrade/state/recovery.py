@@ -39,7 +39,8 @@ from livetrade.events import (
     SystemErrorEvent,
     trusted,
 )
-from livetrade.order_manager import OrderManager, request_from_dict
+from livetrade.order_manager import OrderManager
+from livetrade.order_records import request_from_dict
 from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch
 from livetrade.state.manager import StateManager
