@@ -43,7 +43,12 @@ def build_scheduler(config: LiveTradeConfig, clock: Clock,
                     publish: Callable[[Event], None]) -> TradingScheduler:
     """The scheduler with the jobs declared in ``[[schedule]]``; raises ``ConfigError``."""
     section = config.scheduler
-    store = (DiskcacheFiredStore(section.store_dir) if section.store_dir is not None else None)
+    store_dir = section.store_dir
+    if store_dir is None and config.state.directory is not None:
+        # With crash-safe state, fired triggers are remembered too (never twice after a
+        # restart); they live beside the checkpoints, so `state reset` moves them as well.
+        store_dir = config.state.directory / "scheduler"
+    store = DiskcacheFiredStore(store_dir) if store_dir is not None else None
     scheduler = TradingScheduler(clock, publish, store=store,
                                  poll_interval_s=section.poll_interval_s,
                                  default_calendar=section.default_calendar)

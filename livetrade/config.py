@@ -135,7 +135,8 @@ class RiskSection(_Section):
 class SchedulerSection(_Section):
     """``[scheduler]``: how often the live scheduler looks at the clock, the default
     calendar, and where fired triggers are remembered across restarts (``store_dir``;
-    without it a restart may re-fire today's triggers)."""
+    default: ``<[state] directory>/scheduler`` when ``[state]`` is set, else nowhere, and a
+    restart may then re-fire today's triggers)."""
 
     poll_interval_s: float = Field(1.0, gt=0)
     default_calendar: str = "NYSE"

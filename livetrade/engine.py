@@ -21,7 +21,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from types import FrameType
@@ -33,8 +32,9 @@ from livetrade.brokers.base import BrokerAdapter
 from livetrade.brokers.executor import BrokerExecutor, InlineRouter
 from livetrade.brokers.paper import PaperBroker
 from livetrade.clock import Clock, ManualClock, SystemClock
-from livetrade.dispatcher import Dispatcher, MarketDataPolicy
-from livetrade.errors import EngineStateError, LiveTradeError
+from livetrade.dispatcher import Dispatcher
+from livetrade.engine_types import EngineSettings, EngineStatus, StopReport
+from livetrade.errors import EngineStateError
 from livetrade.events import (
     Event,
     FeedError,
@@ -56,53 +56,15 @@ from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
 from livetrade.scheduling.facade import StrategySchedule
 from livetrade.scheduling.scheduler import TradingScheduler
-from livetrade.state.manager import Captured, CheckpointDue, StateManager
-from livetrade.state.recovery import EVENT_KINDS, Recovery, RecoveryReport
+from livetrade.state.binding import StateBinding
+from livetrade.state.manager import StateManager
+from livetrade.state.recovery import RecoveryReport
 from livetrade.strategy import Strategy, StrategyContext
+
+__all__ = ["EngineSettings", "EngineStatus", "LiveTradingEngine", "StopReport"]
 
 _log = structlog.get_logger("livetrade.engine")
 State = Literal["new", "running", "running_sync", "stopped"]
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Engine tuning. Field names carry their units."""
-
-    market_data_policy: MarketDataPolicy = "conflate"
-    conflate_depth: int = 10_000
-    max_pending_market_data: int = 1_000
-    stop_timeout_s: float = 10.0
-    closed_orders_kept: int = 10_000
-    initial_cash: Decimal | None = None  # default: the paper broker's, else 100,000
-
-
-@dataclass(frozen=True)
-class EngineStatus:
-    """What the status line, health checks and tests read."""
-
-    state: str
-    uptime_s: float
-    events_dispatched: int
-    queue_depth: int
-    conflated: int
-    handler_errors: int
-    open_orders: int
-    orders_submitted: int
-    orders_rejected: int
-    fills: int
-    cash: Decimal
-    equity: Decimal
-    positions: dict[str, Decimal] = field(default_factory=dict)
-    latency_p99_us: float = 0.0
-
-
-@dataclass(frozen=True)
-class StopReport:
-    """What a stop left behind: events never delivered (also logged) and open orders."""
-
-    undelivered: tuple[Event, ...]
-    open_orders: int
-    clean: bool
 
 
 class LiveTradingEngine:
@@ -156,6 +118,8 @@ class LiveTradingEngine:
             self.orders, self.portfolio, self.clock,
             StrategySchedule(self.scheduler, self._on_schedule_change))
         self.state = state
+        self._state_binding = (StateBinding(state, self.strategy, self.portfolio, self.orders)
+                               if state is not None else None)
         self.recovery: RecoveryReport | None = None
         self._executor: BrokerExecutor | None = None
         self._state: State = "new"
@@ -170,11 +134,8 @@ class LiveTradingEngine:
     def _wire(self) -> None:
         d = self.dispatcher
         s = self.strategy
-        if self.state is not None:
-            # First, before any handler changes memory: the journal records what arrived.
-            for event_type in EVENT_KINDS:
-                d.subscribe(event_type, self._journal_event, "state.journal")
-            d.subscribe(CheckpointDue, self._on_checkpoint_due, "state.checkpoint")
+        if self._state_binding is not None:
+            self._state_binding.wire(d)  # first: the journal records before memory changes
         d.subscribe(MarketData, self._on_market_data, "engine.market_data")
         if type(self.broker).on_market_data is not BrokerAdapter.on_market_data:
             d.subscribe(MarketData, self.broker.on_market_data, f"broker:{self.broker.name}")
@@ -201,30 +162,14 @@ class LiveTradingEngine:
             clock.advance_to(event.timestamp)
         self.portfolio.mark(event.symbol, event.price)
 
-    def _journal_event(self, event: Event) -> None:
-        assert self.state is not None
-        self.state.journal(EVENT_KINDS[type(event)], getattr(event, "client_order_id", "?"),
-                           {"event": event.model_dump(mode="json")})
-        self.state.mark_dirty()
-
-    def _on_checkpoint_due(self, event: CheckpointDue) -> None:
-        assert self.state is not None
-        self.state.submit(self._capture(event.reason))
-
-    def _capture(self, reason: str) -> Captured:
-        assert self.state is not None
-        return self.state.capture(reason, strategy_state=self.strategy.get_state(),
-                                  portfolio=self.portfolio.export_state(),
-                                  orders=self.orders.export_state())
-
     def checkpoint(self, reason: str = "requested") -> None:
         """Write a checkpoint now. Call with the dispatcher stopped or in drive mode. Blocks."""
-        if self.state is None:
+        if self._state_binding is None:
             raise EngineStateError("this engine has no state store")
         if self.dispatcher.running:
             raise EngineStateError("checkpoint() while the dispatcher runs: it checkpoints "
                                    "by itself; use stop() for a final one")
-        self.state.write(self._capture(reason))
+        self._state_binding.checkpoint(reason)
 
     def _on_schedule_change(self) -> None:
         self._schedule_changed = True
@@ -305,8 +250,8 @@ class LiveTradingEngine:
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self.dispatcher.run_pending()
         self.dispatcher.start()
-        if self.state is not None:
-            self.state.start(lambda reason: self.dispatcher.publish(CheckpointDue(reason=reason)))
+        if self._state_binding is not None:
+            self._state_binding.start(self.dispatcher.publish)
         if self._data_clock is None:
             self.scheduler.start()  # wall time: its own thread; data time: driven by the data
         for feed in self.feeds:
@@ -328,8 +273,8 @@ class LiveTradingEngine:
         for feed in self.feeds:
             if not feed.join(timeout):
                 _log.warning("feed_did_not_stop", feed=feed.name, timeout_s=timeout)
-        if self.state is not None:
-            self.state.stop_requests(timeout)  # no new CheckpointDue during the drain
+        if self._state_binding is not None:
+            self._state_binding.stop_requests(timeout)  # no new checkpoint during the drain
         if self.scheduler.running:
             self.scheduler.stop()
             if not self.scheduler.join(timeout):
@@ -347,17 +292,9 @@ class LiveTradingEngine:
             self._executor = None
             self.dispatcher.run_pending()
         undelivered.extend(self.dispatcher.collect_undelivered())
-        if self.state is not None:
-            self.state.stop(timeout)
-            self._final_checkpoint()
+        if self._state_binding is not None:
+            self._state_binding.stop(timeout)  # finishes queued writes, then the final one
         return self._close_session(undelivered, clean and not undelivered)
-
-    def _final_checkpoint(self) -> None:
-        assert self.state is not None
-        try:
-            self.state.write(self._capture("shutdown"))
-        except LiveTradeError as exc:
-            _log.error("final_checkpoint_failed", error=str(exc))
 
     def request_stop(self) -> None:
         """Ask ``run_forever`` to stop (safe from any thread and from signal handlers)."""
@@ -471,8 +408,8 @@ class LiveTradingEngine:
         self.dispatcher.run_pending()
         self._call_strategy(self.strategy.on_stop, "strategy.on_stop")
         self.dispatcher.run_pending()
-        if self.state is not None:
-            self._final_checkpoint()
+        if self._state_binding is not None:
+            self._state_binding.final_checkpoint()
         return self._close_session([], True)
 
     # ------------------------------------------------------------------ shared lifecycle
@@ -481,14 +418,11 @@ class LiveTradingEngine:
         self.broker.connect(self.dispatcher.publish)
         self.orders.attach_router(InlineRouter(self.broker))
         self.strategy.bind(self.context)
-        if self.state is not None:
+        if self._state_binding is not None:
             # Before on_start, the feeds and the dispatcher thread: nothing else runs yet.
-            self.recovery = Recovery(
-                state=self.state, portfolio=self.portfolio, orders=self.orders,
-                strategy=self.strategy, broker=self.broker, publish=self.dispatcher.publish,
-                apply_fill=self._book_fill, kill_switch=self.kill_switch,
-                now=self.clock.now).run()
-            self.orders.journal = self.state.journal
+            self.recovery = self._state_binding.recover(
+                broker=self.broker, publish=self.dispatcher.publish,
+                apply_fill=self._book_fill, kill_switch=self.kill_switch, now=self.clock.now)
 
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         self.broker.disconnect()

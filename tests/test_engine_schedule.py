@@ -165,3 +165,34 @@ def test_schedule_keys_are_validated_with_lines() -> None:
         parse_config('[[schedule]]\ntype = "every"\ninterval_s = 0\n', "s.toml")
     assert caught.value.problems == ["s.toml:3: schedule.0.interval_s: Input should be "
                                      "greater than 0"]
+
+
+def test_with_state_a_restarted_engine_never_fires_the_same_trigger_twice(
+        tmp_path: Path) -> None:
+    """[state] set and no [scheduler] store_dir: fired triggers are remembered beside the
+    checkpoints, so a restart that sees the same midnight again does not fire it again."""
+    config = parse_config(f'''
+feeds = []
+
+[state]
+directory = "{tmp_path / 'state'}"
+
+[[schedule]]
+type = "at"
+time = "00:00"
+calendar = "CRYPTO"
+name = "midnight"
+''')
+    start = datetime(2024, 1, 1, 23, 58, tzinfo=UTC)
+    bars = [MarketData(symbol="BTC-USD", timestamp=start + timedelta(minutes=i),
+                       price=Decimal(100)) for i in range(5)]
+    fired_per_run = []
+    for _ in range(2):
+        engine = build_engine(config, clock=ManualClock())
+        fired: list[ScheduledTrigger] = []
+        engine.dispatcher.subscribe(ScheduledTrigger, fired.append)
+        engine.start_sync()
+        engine.process(*bars)
+        engine.stop_sync()
+        fired_per_run.append([t.scheduled_time for t in fired])
+    assert fired_per_run == [[datetime(2024, 1, 2, tzinfo=UTC)], []]

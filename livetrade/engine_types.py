@@ -1,0 +1,53 @@
+"""The engine's plain data: its settings, its status and what a stop reports.
+
+Apart from the engine so that monitoring, the CLI and tests can use them without the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from livetrade.dispatcher import MarketDataPolicy
+from livetrade.events import Event
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Engine tuning. Field names carry their units."""
+
+    market_data_policy: MarketDataPolicy = "conflate"
+    conflate_depth: int = 10_000
+    max_pending_market_data: int = 1_000
+    stop_timeout_s: float = 10.0
+    closed_orders_kept: int = 10_000
+    initial_cash: Decimal | None = None  # default: the paper broker's, else 100,000
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What the status line, health checks and tests read."""
+
+    state: str
+    uptime_s: float
+    events_dispatched: int
+    queue_depth: int
+    conflated: int
+    handler_errors: int
+    open_orders: int
+    orders_submitted: int
+    orders_rejected: int
+    fills: int
+    cash: Decimal
+    equity: Decimal
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    latency_p99_us: float = 0.0
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What a stop left behind: events never delivered (also logged) and open orders."""
+
+    undelivered: tuple[Event, ...]
+    open_orders: int
+    clean: bool
