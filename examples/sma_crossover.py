@@ -23,14 +23,19 @@ class SmaCrossover(Strategy):
     """Fast/slow simple-moving-average crossover, one symbol stream per symbol, long-only."""
 
     def __init__(self, fast: int = 5, slow: int = 20, quantity: Decimal | int | str = 1) -> None:
-        fast, slow = int(fast), int(slow)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (fast, slow)):
+            raise ValueError(f"fast and slow must be whole numbers of prices, got fast={fast!r} "
+                             f"slow={slow!r}")
         if not 0 < fast < slow:
             raise ValueError(f"need 0 < fast < slow, got fast={fast} slow={slow}")
         self.fast = fast
         self.slow = slow
-        self.quantity = Decimal(str(quantity))
-        if self.quantity <= 0:
-            raise ValueError("quantity must be positive")
+        try:
+            self.quantity = Decimal(str(quantity))
+        except ArithmeticError:
+            raise ValueError(f"quantity must be a number, got {quantity!r}") from None
+        if not self.quantity.is_finite() or self.quantity <= 0:
+            raise ValueError(f"quantity must be a positive number, got {quantity!r}")
         self._prices: dict[str, deque[Decimal]] = {}
         self._above: dict[str, bool] = {}
         self._pending: set[str] = set()

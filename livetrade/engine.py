@@ -450,10 +450,15 @@ class LiveTradingEngine:
         return self.orders.cancel_all()
 
     def status(self) -> EngineStatus:
-        """A consistent snapshot for the status line and monitoring. Safe from any thread."""
+        """A snapshot for the status line and monitoring. Safe from any thread.
+
+        The book and the orders are read under both locks (in the documented order), so
+        they agree with each other; dispatcher counters are approximate by nature.
+        """
         d = self.dispatcher.stats()
-        book = self.portfolio.snapshot()
-        orders = self.orders.stats()
+        with self.orders.lock, self.portfolio.lock:
+            book = self.portfolio.snapshot()
+            orders = self.orders.stats()
         return EngineStatus(
             state=self._state,
             uptime_s=time.monotonic() - self._started_at if self._started_at else 0.0,

@@ -104,3 +104,15 @@ def test_readme_schedule_example_registers_its_four_jobs() -> None:
     engine.strategy.on_start()
     assert len(engine.scheduler.jobs()) == 4
     assert "flatten" in [job.name for job in engine.scheduler.jobs()]
+
+
+def test_sma_crossover_refuses_fractional_windows_and_nan_quantities() -> None:
+    import pytest
+
+    from livetrade.errors import ConfigError
+    from livetrade.loader import load_strategy
+
+    for params in ({"fast": Decimal("5.5"), "slow": 20}, {"fast": True, "slow": 20},
+                   {"quantity": "NaN"}, {"quantity": "abc"}):
+        with pytest.raises(ConfigError, match="rejected its parameters"):
+            load_strategy(f"{ROOT / 'examples' / 'sma_crossover.py'}:SmaCrossover", params)
