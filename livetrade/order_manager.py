@@ -111,7 +111,11 @@ class OrderManager:
         self._open: dict[str, Order] = {}
         self._closed: OrderedDict[str, Order] = OrderedDict()
         self._closed_capacity = closed_capacity
-        self._unknown_fill_ids: OrderedDict[str, None] = OrderedDict()
+        # Every booked fill id, newest last, bounded: a fill seen again (re-sent after a
+        # reconnect, or reported by a venue's history after a restart) is a duplicate even
+        # when its order has left the closed-order history.
+        self._recent_fill_ids: OrderedDict[str, None] = OrderedDict()
+        self._recent_fill_capacity = max(closed_capacity * 5, 50_000)
         self.lock = threading.RLock()
         self.submitted = 0
         self.rejected = 0
@@ -134,6 +138,8 @@ class OrderManager:
         now = self._clock.now()
         with self.lock:
             cid = self.ids()
+            while cid in self._open or cid in self._closed:  # an adopted or restored id
+                cid = self.ids()
             order = Order(client_order_id=cid, request=request, created_at=now)
             self._open[cid] = order
             try:
@@ -244,14 +250,17 @@ class OrderManager:
         """Book a fill on its order. ``False`` if this fill id was already booked."""
         with self.lock:
             cid = event.client_order_id
+            if event.fill_id in self._recent_fill_ids:
+                self.duplicate_fills += 1
+                return False
             order = self._open.get(cid) or self._closed.get(cid)
+            if order is not None and event.fill_id in order.fill_ids:
+                self.duplicate_fills += 1
+                return False
+            self._recent_fill_ids[event.fill_id] = None
+            if len(self._recent_fill_ids) > self._recent_fill_capacity:
+                self._recent_fill_ids.popitem(last=False)
             if order is None:
-                if event.fill_id in self._unknown_fill_ids:
-                    self.duplicate_fills += 1
-                    return False
-                self._unknown_fill_ids[event.fill_id] = None
-                if len(self._unknown_fill_ids) > self._closed_capacity:
-                    self._unknown_fill_ids.popitem(last=False)
                 self._report("fill_for_unknown_order",
                              f"fill {event.fill_id} for unknown order {cid}; booked anyway",
                              Severity.WARNING, client_order_id=cid)
@@ -349,6 +358,7 @@ class OrderManager:
         """Take over an order the broker has open and we have no record of."""
         now = self._clock.now()
         with self.lock:
+            self.ids.ensure_after(client_order_id)  # never issue the adopted id again
             order = Order(client_order_id=client_order_id, request=request, created_at=now,
                           status=S.PARTIALLY_FILLED if filled > 0 else S.ACCEPTED,
                           broker_order_id=broker_order_id, filled_quantity=filled,
@@ -368,7 +378,7 @@ class OrderManager:
 
     def booked_fill_ids(self) -> set[str]:
         with self.lock:
-            ids = set(self._unknown_fill_ids)
+            ids = set(self._recent_fill_ids)
             for order in (*self._open.values(), *self._closed.values()):
                 ids.update(order.fill_ids)
             return ids
@@ -383,7 +393,7 @@ class OrderManager:
                            for o in (*self._closed.values(), *self._open.values())],
                 "prefix": self.ids.prefix,
                 "next_sequence": self.ids.next_sequence,
-                "unknown_fill_ids": list(self._unknown_fill_ids),
+                "recent_fill_ids": list(self._recent_fill_ids),
                 "counters": {"submitted": self.submitted, "rejected": self.rejected,
                              "filled": self.filled, "duplicate_fills": self.duplicate_fills},
             }
@@ -403,8 +413,8 @@ class OrderManager:
             self._open = {o.client_order_id: o for o in orders if o.status.is_open}
             self._closed = OrderedDict((o.client_order_id, o) for o in orders
                                        if o.status.is_terminal)
-            self._unknown_fill_ids = OrderedDict(
-                (str(f), None) for f in state.get("unknown_fill_ids", []))
+            self._recent_fill_ids = OrderedDict(
+                (str(f), None) for f in state.get("recent_fill_ids", []))
             self.ids = ClientOrderIdGenerator(prefix, next_sequence)
             self.submitted = counters.get("submitted", self.submitted)
             self.rejected = counters.get("rejected", self.rejected)

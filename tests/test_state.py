@@ -7,7 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,13 @@ def test_a_stale_checkpoint_is_restored_with_a_warning(tmp_path: Path) -> None:
     first, _ = engine_on(tmp_path, broker, clock)
     first.start_sync()
     first.stop_sync()
+
+    def two_hours_ago(text: str) -> str:  # staleness is measured in wall time
+        data = json.loads(text)
+        data["written_at"] = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+        return json.dumps(data)
+
+    _rewrite(tmp_path, 1, two_hours_ago)
     clock.advance_to(T0 + timedelta(hours=2))
     second, strategy = engine_on(tmp_path, broker, clock, stale_checkpoint_s=3600)
     second.start_sync()
@@ -347,3 +354,146 @@ def test_state_cli_show_verify_and_reset(tmp_path: Path) -> None:
 
 def test_sqlite_errors_do_not_escape_as_untyped() -> None:
     assert issubclass(StateError, Exception) and not issubclass(StateError, sqlite3.Error)
+
+
+# ---------------------------------------------------------------- second review's findings
+
+def test_an_adopted_order_keeps_its_id_and_new_orders_get_fresh_ones(tmp_path: Path) -> None:
+    clock = manual_clock()
+    broker = RecordingPaperBroker(clock=clock)
+    first, strategy = engine_on(tmp_path / "a", broker, clock)
+    first.start_sync()
+    strategy.todo.append({"symbol": "A", "side": "buy", "quantity": 2, "order_type": "limit",
+                          "limit_price": 99})
+    first.process(md("A", 100, ts=at(1)))
+    # The engine's store is lost; the venue still has s-1 working.
+    second, _ = engine_on(tmp_path / "b", broker, clock)
+    second.start_sync()
+    adopted = second.context.order("s-1")
+    assert adopted is not None and adopted.is_open
+    assert second.context.buy("A", 1) == "s-2"
+    adopted = second.context.order("s-1")
+    assert adopted is not None and adopted.is_open
+
+
+def test_a_fill_made_while_the_engine_was_down_is_found_in_data_time(tmp_path: Path) -> None:
+    """Drive mode, no checkpoint yet: the journal's times are engine (data) time, so the
+    venue's fills since then are found and booked; the order ends FILLED, not canceled."""
+    clock = manual_clock()
+    broker = RecordingPaperBroker(clock=clock)
+    first, strategy = engine_on(tmp_path, broker, clock)
+    first.start_sync()
+    strategy.todo.append({"symbol": "A", "side": "buy", "quantity": 1, "order_type": "limit",
+                          "limit_price": 99})
+    first.process(md("A", 100, ts=at(1)))
+    # kill -9; the market moves through the limit while the engine is down.
+    broker.connect(lambda event: None)
+    clock.advance_to(at(2))
+    broker.on_market_data(md("A", 98, ts=at(2)))
+    second, _ = engine_on(tmp_path, broker, clock)
+    second.start_sync()
+    assert second.recovery is not None
+    kinds = sorted(d["kind"] for d in second.recovery.reconciliation["differences"])
+    assert kinds == ["fill_missed"]
+    order = second.context.order("s-1")
+    assert order is not None and order.status is OrderStatus.FILLED
+    assert second.portfolio.position("A") == 1
+
+
+def test_an_order_rejected_as_invalid_does_not_break_checkpoints(tmp_path: Path) -> None:
+    clock = manual_clock()
+    engine, strategy = engine_on(tmp_path, RecordingPaperBroker(clock=clock), clock)
+    engine.start_sync()
+    strategy.todo += [{"symbol": "A", "side": "buy", "quantity": 0},
+                      {"symbol": "", "side": "buy", "quantity": 1}]
+    engine.process(md("A", 100, ts=at(1)))
+    engine.checkpoint("after a bad order")
+    assert engine.state is not None and engine.state.checkpoints_written == 1
+
+
+def test_a_clean_restart_does_not_rebook_fills_of_forgotten_orders(tmp_path: Path) -> None:
+    clock = manual_clock()
+    broker = RecordingPaperBroker(clock=clock)
+    strategy = Trader()
+    settings = StateSettings(directory=tmp_path, account_id="acct", strategy_id="trader",
+                             reconcile_policy="halt")
+
+    def build(s: Trader) -> LiveTradingEngine:
+        return LiveTradingEngine(s, broker=broker, clock=clock,
+                                 settings=EngineSettings(closed_orders_kept=2),
+                                 order_ids=ClientOrderIdGenerator("s"),
+                                 state=StateManager(settings, clock))
+
+    first = build(strategy)
+    first.start_sync()
+    for i in range(4):
+        strategy.todo.append({"symbol": "A", "side": "buy", "quantity": 1})
+        first.process(md("A", 100 + i, ts=at(i + 1)))
+    first.stop_sync()
+    second = build(Trader())
+    second.start_sync()
+    assert second.recovery is not None and second.recovery.reconciliation["clean"]
+    assert not second.kill_switch.engaged and second.portfolio.position("A") == 4
+
+
+def test_the_writer_survives_an_unserializable_strategy_state(tmp_path: Path) -> None:
+    clock = manual_clock()
+    engine, _strategy = engine_on(tmp_path, RecordingPaperBroker(clock=clock), clock)
+    engine.start_sync()
+    manager = engine.state
+    assert manager is not None
+    broken = manager.capture("bad", strategy_state={"x": object()},
+                             portfolio=engine.portfolio.export_state(),
+                             orders=engine.orders.export_state())
+    manager.start(lambda reason: None)
+    manager.submit(broken)
+    manager.submit(manager.capture("good", strategy_state={"ok": 1},
+                                   portfolio=engine.portfolio.export_state(),
+                                   orders=engine.orders.export_state()))
+    manager.stop(10)
+    assert manager.checkpoints_written == 1 and "bad" not in manager.store.load_checkpoint().reason
+    assert manager.last_error
+
+
+def test_a_capture_is_a_copy_the_strategy_cannot_change_afterwards(tmp_path: Path) -> None:
+    clock = manual_clock()
+    engine, _ = engine_on(tmp_path, RecordingPaperBroker(clock=clock), clock)
+    engine.start_sync()
+    assert engine.state is not None
+    live_state = {"ticks": [1]}
+    captured = engine.state.capture("t", strategy_state=live_state,
+                                    portfolio=engine.portfolio.export_state(),
+                                    orders=engine.orders.export_state())
+    live_state["ticks"].append(2)
+    assert captured.strategy_state == {"ticks": [1]}
+
+
+def test_order_counters_survive_a_restart(tmp_path: Path) -> None:
+    clock = manual_clock()
+    broker = RecordingPaperBroker(clock=clock)
+    first, strategy = engine_on(tmp_path, broker, clock)
+    first.start_sync()
+    strategy.todo += [{"symbol": "A", "side": "buy", "quantity": 1},
+                      {"symbol": "A", "side": "buy", "quantity": 0}]
+    first.process(md("A", 100, ts=at(1)))
+    first.stop_sync()
+    before = first.orders.stats()
+    second, _ = engine_on(tmp_path, broker, clock)
+    second.start_sync()
+    after = second.orders.stats()
+    assert (after.submitted, after.rejected, after.filled) == (
+        before.submitted, before.rejected, before.filled) == (1, 1, 1)
+
+
+def test_staleness_is_wall_time_even_when_the_engine_clock_is_data_time(
+        tmp_path: Path) -> None:
+    data_clock = ManualClock()  # 1970: a replay before its first bar
+    broker = RecordingPaperBroker(clock=data_clock)
+    first, _ = engine_on(tmp_path, broker, data_clock)
+    first.start_sync()
+    first.stop_sync()
+    second, _ = engine_on(tmp_path, broker, manual_clock())  # data time: 2024
+    second.start_sync()
+    assert second.recovery is not None and not second.recovery.stale
+    assert second.recovery.checkpoint_age_s is not None
+    assert 0 <= second.recovery.checkpoint_age_s < 60

@@ -148,7 +148,7 @@ def _verify(work: Path, report: DrillReport, round_no: int) -> None:
         open_ids = {o.client_order_id for o in venue.get_open_orders()}
     finally:
         venue.close()
-    booked: set[str] = set(checkpoint.processed_fill_ids.get("unknown_orders", []))
+    booked: set[str] = set(checkpoint.processed_fill_ids.get("recent", []))
     for order in checkpoint.orders:
         booked.update(order.fill_ids)
     lost = [f.fill_id for f in fills if f.fill_id not in booked]

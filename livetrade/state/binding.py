@@ -73,6 +73,8 @@ class StateBinding:
             self.checkpoint("shutdown")
         except LiveTradeError as exc:
             _log.error("final_checkpoint_failed", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a stop must finish; the journal has it all
+            _log.error("final_checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _capture(self, reason: str) -> Captured:
         return self.state.capture(reason, strategy_state=self._strategy.get_state(),

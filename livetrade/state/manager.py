@@ -11,11 +11,12 @@ write). On shutdown the engine captures and writes the final checkpoint itself.
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -102,7 +103,7 @@ class StateManager:
     # ------------------------------------------------------------------ journal
     def journal(self, kind: JournalKind, client_order_id: str, data: dict[str, Any]) -> None:
         """Durably append to the order journal. Blocks on disk; raises ``StateError``."""
-        self.store.append_journal(kind, client_order_id, data)
+        self.store.append_journal(kind, client_order_id, data, recorded_at=self._clock.now())
 
     def journal_since(self, sequence: int) -> list[JournalEntry]:
         return self.store.journal_since(sequence)
@@ -114,9 +115,18 @@ class StateManager:
     # ------------------------------------------------------------------ checkpoints
     def capture(self, reason: str, *, strategy_state: dict[str, Any],
                 portfolio: dict[str, Any], orders: dict[str, Any]) -> Captured:
-        """Call on the dispatcher thread (or with the dispatcher stopped)."""
-        return Captured(reason, self._clock.now(), strategy_state, portfolio, orders,
-                        self.store.journal_sequence())
+        """Call on the dispatcher thread (or with the dispatcher stopped).
+
+        Deep-copies everything: the writer thread serializes later, while the strategy and
+        the book go on changing. Raises ``StateError`` if the strategy state is not
+        copyable.
+        """
+        try:
+            state_copy = copy.deepcopy(strategy_state)
+        except Exception as exc:
+            raise StateError(f"strategy state cannot be copied: {exc}") from exc
+        return Captured(reason, self._clock.now(), state_copy, copy.deepcopy(portfolio),
+                        copy.deepcopy(orders), self.store.journal_sequence())
 
     def build(self, captured: Captured) -> Checkpoint:
         """Validate ``captured`` into a Checkpoint; ``StateError`` if it does not validate."""
@@ -125,6 +135,7 @@ class StateManager:
                 schema_version=SCHEMA_VERSION,
                 engine_version=__version__,
                 created_at=captured.at,
+                written_at=datetime.now(UTC),
                 account_id=self.settings.account_id,
                 strategy_id=self.settings.strategy_id,
                 number=self.store.next_checkpoint_number(),
@@ -134,10 +145,11 @@ class StateManager:
                 orders=[OrderRecord.model_validate(o) for o in captured.orders["orders"]],
                 order_id_prefix=captured.orders["prefix"],
                 next_order_sequence=captured.orders["next_sequence"],
-                processed_fill_ids={"unknown_orders": list(captured.orders["unknown_fill_ids"])},
+                processed_fill_ids={"recent": list(captured.orders["recent_fill_ids"])},
+                counters=dict(captured.orders.get("counters", {})),
                 journal_sequence=captured.journal_sequence,
             )
-        except (ValidationError, KeyError, TypeError) as exc:
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
             raise StateError(f"state could not be checkpointed: {exc}") from exc
 
     def write(self, captured: Captured) -> Checkpoint:
@@ -212,8 +224,8 @@ class StateManager:
                 return
             try:
                 self.write(captured)
-            except StateError as exc:
-                self.last_error = str(exc)
-                _log.error("checkpoint_failed", error=str(exc), reason=captured.reason)
+            except Exception as exc:  # noqa: BLE001 - the writer must outlive a bad checkpoint
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                _log.error("checkpoint_failed", error=self.last_error, reason=captured.reason)
             finally:
                 self._in_flight.clear()

@@ -115,14 +115,18 @@ def plan_reconciliation(
             "order_unknown_locally", f"broker has open order {b.client_order_id} "
             f"({b.request.side.value} {b.request.quantity} {b.request.symbol})",
             client_order_id=b.client_order_id, symbol=b.request.symbol))
-    filled_ids = {f.client_order_id for f in broker_fills}
+    missed_by_order: dict[str, Decimal] = {}
+    for f in missed:
+        missed_by_order[f.client_order_id] = (missed_by_order.get(f.client_order_id, Decimal(0))
+                                              + f.fill_amount)
     missing = [o for o in local_open if o.client_order_id not in broker_ids]
     for o in missing:
-        why = "it filled while we were away" if o.client_order_id in filled_ids else \
-            "it is not open at the broker"
+        if missed_by_order.get(o.client_order_id, Decimal(0)) >= o.remaining_quantity:
+            continue  # it filled while we were away: the fill_missed above says it all
         differences.append(Difference("order_missing_at_broker",
-                                      f"local open order {o.client_order_id}: {why}",
-                                      client_order_id=o.client_order_id, symbol=o.symbol))
+                                      f"local open order {o.client_order_id} is not open at "
+                                      "the broker", client_order_id=o.client_order_id,
+                                      symbol=o.symbol))
     positions_to_set: dict[str, Decimal] = {}
     for symbol in sorted(set(projected) | set(broker_positions)):
         mine = projected.get(symbol, Decimal(0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,12 +30,14 @@ class OrderRecord(_Record):
 
     client_order_id: str = Field(min_length=1)
     broker_order_id: str = ""
-    symbol: str = Field(min_length=1)
+    # Loose on purpose: an order rejected by validation (zero quantity, empty symbol) is
+    # history too, and must never make every later checkpoint fail.
+    symbol: str
     side: Side
     order_type: OrderType
-    quantity: Decimal = Field(gt=0)
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
+    quantity: Annotated[Decimal, Field(allow_inf_nan=True)]
+    limit_price: Annotated[Decimal, Field(allow_inf_nan=True)] | None = None
+    stop_price: Annotated[Decimal, Field(allow_inf_nan=True)] | None = None
     time_in_force: TimeInForce
     status: OrderStatus
     filled_quantity: Decimal = Field(ge=0)
@@ -73,7 +75,8 @@ class Checkpoint(_Record):
 
     schema_version: int
     engine_version: str
-    created_at: UtcDatetime
+    created_at: UtcDatetime  # engine clock (data time in a replay)
+    written_at: UtcDatetime  # wall clock: what staleness is measured against
     account_id: str = Field(min_length=1)
     strategy_id: str = Field(min_length=1)
     number: int = Field(ge=1)
@@ -84,6 +87,7 @@ class Checkpoint(_Record):
     order_id_prefix: str
     next_order_sequence: int = Field(ge=1)
     processed_fill_ids: dict[str, list[str]] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
     journal_sequence: int = Field(ge=0)
 
 

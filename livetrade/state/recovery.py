@@ -113,7 +113,9 @@ class Recovery:
         since: datetime | None = None
         if checkpoint is not None:
             report.checkpoint = checkpoint.number
-            age = (self._now() - checkpoint.created_at).total_seconds()
+            # Staleness is a wall-clock question (how long was the engine away?), even in a
+            # replay whose engine clock is data time.
+            age = (datetime.now(UTC) - checkpoint.written_at).total_seconds()
             report.checkpoint_age_s = age
             if age > settings.stale_checkpoint_s:
                 report.stale = True
@@ -124,8 +126,8 @@ class Recovery:
             orders = {"orders": [o.model_dump() for o in checkpoint.orders],
                       "prefix": checkpoint.order_id_prefix,
                       "next_sequence": checkpoint.next_order_sequence,
-                      "unknown_fill_ids": checkpoint.processed_fill_ids.get("unknown_orders",
-                                                                            [])}
+                      "recent_fill_ids": checkpoint.processed_fill_ids.get("recent", []),
+                      "counters": dict(checkpoint.counters)}
             self._portfolio.restore_state(portfolio)
             self._orders.restore_state(orders)
             self._strategy.set_state(dict(checkpoint.strategy_state))

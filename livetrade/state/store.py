@@ -158,7 +158,14 @@ class StateStore:
         return (numbers[-1] + 1) if numbers else 1
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Write ``checkpoint`` and prune old ones, in one transaction."""
+        """Write ``checkpoint`` and prune old ones, in one transaction. Raises StateError."""
+        try:
+            self._save(checkpoint)
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            raise StateError(f"checkpoint write failed: {exc}",
+                             directory=str(self.directory)) from exc
+
+    def _save(self, checkpoint: Checkpoint) -> None:
         text = checkpoint.model_dump_json()
         with self._lock, self._cache.transact():
             numbers = [n for n in self.checkpoint_numbers() if n != checkpoint.number]
@@ -225,16 +232,26 @@ class StateStore:
 
     # ------------------------------------------------------------------ journal
     def append_journal(self, kind: JournalKind, client_order_id: str,
-                       data: dict[str, Any] | None = None) -> int:
-        """Durably append one journal entry; return its sequence number. Blocks on disk."""
-        with self._lock, self._cache.transact():
-            sequence = int(self._cache.get("journal:next", 0)) + 1
-            entry = JournalEntry(sequence=sequence, kind=kind, client_order_id=client_order_id,
-                                 recorded_at=datetime.now(UTC),
-                                 data=to_json_ready(data or {}))
-            self._cache.set(_JOURNAL.format(sequence), entry.model_dump_json())
-            self._cache.set("journal:next", sequence)
-            return sequence
+                       data: dict[str, Any] | None = None, *,
+                       recorded_at: datetime | None = None) -> int:
+        """Durably append one journal entry; return its sequence number. Blocks on disk.
+
+        ``recorded_at`` is the engine's clock (data time in a replay), so that it compares
+        with the broker's fill times; raises ``StateError`` if the write fails.
+        """
+        try:
+            with self._lock, self._cache.transact():
+                sequence = int(self._cache.get("journal:next", 0)) + 1
+                entry = JournalEntry(sequence=sequence, kind=kind,
+                                     client_order_id=client_order_id,
+                                     recorded_at=recorded_at or datetime.now(UTC),
+                                     data=to_json_ready(data or {}))
+                self._cache.set(_JOURNAL.format(sequence), entry.model_dump_json())
+                self._cache.set("journal:next", sequence)
+                return sequence
+        except (sqlite3.Error, OSError, ValidationError) as exc:
+            raise StateError(f"journal write failed: {exc}",
+                             directory=str(self.directory)) from exc
 
     def journal_sequence(self) -> int:
         return int(self._get("journal:next") or 0)
