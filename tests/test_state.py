@@ -497,3 +497,13 @@ def test_staleness_is_wall_time_even_when_the_engine_clock_is_data_time(
     assert second.recovery is not None and not second.recovery.stale
     assert second.recovery.checkpoint_age_s is not None
     assert 0 <= second.recovery.checkpoint_age_s < 60
+
+
+def test_state_show_on_a_store_with_only_a_journal(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, account_id="acct", strategy_id="trader")
+    store.append_journal("intent", "s-1", {"request": {}, "created_at": T0.isoformat()})
+    store.close()
+    shown = subprocess.run([sys.executable, "-m", "livetrade", "state", "show", "--dir",
+                            str(tmp_path)], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert shown.returncode == 0 and "no checkpoint yet" in shown.stdout and "s-1" in shown.stdout

@@ -59,8 +59,10 @@ def state_command(args: argparse.Namespace) -> int:
 
 
 def _show(store: Any, args: argparse.Namespace) -> int:
-    checkpoint = store.load_checkpoint(args.checkpoint)
     reports = store.reports()
+    if not store.checkpoint_numbers() and args.checkpoint is None:
+        return _show_journal_only(store, reports, args)
+    checkpoint = store.load_checkpoint(args.checkpoint)
     if args.json:
         print(json.dumps({"meta": store.meta(), "kept": store.checkpoint_numbers(),
                           "checkpoint": json.loads(checkpoint.model_dump_json()),
@@ -94,3 +96,21 @@ def _show(store: Any, args: argparse.Namespace) -> int:
         for d in rec.get("differences", []):
             print(f"  {d['kind']}: {d['detail']}")
     return 0
+
+
+def _show_journal_only(store: Any, reports: list[dict[str, Any]],
+                       args: argparse.Namespace) -> int:
+    """No checkpoint yet (a crash before the first one): the journal is all there is."""
+    entries = store.journal_since(store.journal_first() - 1)
+    intents = [e.client_order_id for e in entries if e.kind == "intent"]
+    if args.json:
+        print(json.dumps({"meta": store.meta(), "kept": [], "checkpoint": None,
+                          "journal_sequence": store.journal_sequence(),
+                          "journal_intents": intents,
+                          "last_reconciliation": reports[-1] if reports else None}))
+        return 0
+    print(f"no checkpoint yet; journal holds {len(entries)} entries, "
+          f"{len(intents)} order intent(s): {', '.join(intents[-10:]) or '-'}")
+    print("the next start restores from the journal and reconciles with the broker")
+    return 0
+

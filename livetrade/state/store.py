@@ -311,11 +311,16 @@ class StateStore:
             problems.extend(f"store: {w.message}" for w in warnings)
         except (sqlite3.DatabaseError, OSError) as exc:
             return [f"store: SQLite check failed: {exc}"]
+        end = self.journal_sequence()
         for number in self.checkpoint_numbers():
             try:
-                self.load_checkpoint(number)
+                checkpoint = self.load_checkpoint(number)
             except StateError as exc:
                 problems.append(f"checkpoint {number}: {exc.message}")
+                continue
+            if checkpoint.journal_sequence > end:
+                problems.append(f"checkpoint {number} covers journal entry "
+                                f"{checkpoint.journal_sequence}, past its end {end}")
         try:
             self.journal_since(self.journal_first() - 1)
         except StateError as exc:
