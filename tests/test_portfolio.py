@@ -176,9 +176,27 @@ def test_accounting_identities_hold_for_any_fills_and_marks(
     mark: dict[str, Decimal] = {}
     marked_by_market: set[str] = set()
     flows = Decimal(0)  # sum(sell quantity * price) - sum(buy quantity * price)
+    # A textbook average-cost book, written independently: realized PnL after every step.
+    avg: dict[str, Decimal] = {}
+    realized = Decimal(0)
+
+    def textbook(symbol: str, signed: Decimal, price: Decimal) -> None:
+        nonlocal realized
+        held, cost = qty.get(symbol, Decimal(0)), avg.get(symbol, Decimal(0))
+        if held == 0 or (held > 0) == (signed > 0):
+            avg[symbol] = (abs(held) * cost + abs(signed) * price) / abs(held + signed)
+            return
+        closed = min(abs(signed), abs(held))
+        realized += (price - cost) * closed * (1 if held > 0 else -1)
+        remaining = held + signed
+        if remaining == 0:
+            avg[symbol] = Decimal(0)
+        elif (remaining > 0) != (held > 0):
+            avg[symbol] = price
 
     def apply(symbol: str, side: Side, q: Decimal, price: Decimal, fee: Decimal) -> None:
         nonlocal cash, paid, flows
+        textbook(symbol, side.sign * q, price)
         p.apply_fill(symbol, side, q, price, fee)
         flows -= side.sign * q * price
         cash -= side.sign * q * price + fee
@@ -194,6 +212,7 @@ def test_accounting_identities_hold_for_any_fills_and_marks(
         expected_equity = cash + sum((q * mark[k] for k, q in qty.items()), Decimal(0))
         assert s.equity == expected_equity == p.equity()
         assert abs(identity_gap(s)) <= Decimal("1e-12")
+        assert abs(s.realized_pnl - realized) <= Decimal("1e-12")
 
     for step in story:
         if step[0] == "fill":
