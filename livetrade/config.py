@@ -266,6 +266,7 @@ def _locate(loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int])
     return None
 
 
+_PARAM_TYPES = frozenset({"int", "bool", "str", "decimal"})
 _HINTS = {
     "extra_forbidden": "remove it, or check its spelling against README.md, Configuration",
     "missing": "add it",
@@ -278,8 +279,18 @@ def format_problems(error: ValidationError, text: str, source: str) -> list[str]
     """One line per problem: ``file:line: key.path: message (hint)``. Never shows values."""
     lines = _key_lines(text)
     problems = []
-    for item in error.errors(include_input=False, include_url=False):
+    merged: set[tuple[str | int, ...]] = set()
+    for raw in error.errors(include_input=False, include_url=False):
+        item: dict[str, Any] = dict(raw)
         loc = tuple(item["loc"])
+        if loc and loc[-1] in _PARAM_TYPES:
+            # One value failed every member of a union (strategy params): one line, not four.
+            if loc[:-1] in merged:
+                continue
+            merged.add(loc[:-1])
+            loc = loc[:-1]
+            item.update(type="param_type",
+                        msg="expected an integer, true/false, text or a decimal number")
         key = ".".join(str(p) for p in loc if p not in _TAGS) or "(top level)"
         line = _locate(loc, lines)
         where = f"{source}:{line}" if line is not None else source

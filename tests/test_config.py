@@ -103,3 +103,11 @@ def test_bad_params_and_strategy_specs_are_config_errors() -> None:
         load_strategy("decimal:Decimal")
     with pytest.raises(ConfigError, match="rejected its parameters"):
         load_strategy("examples/sma_crossover.py:SmaCrossover", {"speed": 3})
+
+
+def test_a_strategy_param_of_the_wrong_type_is_one_problem_not_four() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[strategy]\nparams = { fast = [1, 2] }\n', "p.toml")
+    assert caught.value.problems == [
+        "p.toml:2: strategy.params.fast: expected an integer, true/false, text or a decimal "
+        "number"]
