@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +19,7 @@ from livetrade.errors import ConfigError
 from livetrade.strategy import Strategy
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_INTEGER = re.compile(r"[+-]?\d[\d_]*")
 
 
 def _load_module(spec: str) -> Any:
@@ -92,10 +94,8 @@ def parse_param(text: str) -> tuple[str, int | bool | str | Decimal]:
     value = raw.strip()
     if value.lower() in ("true", "false"):
         return key, value.lower() == "true"
-    try:
+    if _INTEGER.fullmatch(value):
         return key, int(value)
-    except ValueError:
-        pass
     try:
         number = Decimal(value)
     except InvalidOperation:

@@ -265,9 +265,6 @@ class OrderManager:
                              f"fill {event.fill_id} for unknown order {cid}; booked anyway",
                              Severity.WARNING, client_order_id=cid)
                 return True
-            if event.fill_id in order.fill_ids:
-                self.duplicate_fills += 1
-                return False
             order.fill_ids.add(event.fill_id)
             previous = order.filled_quantity
             total = previous + event.fill_amount

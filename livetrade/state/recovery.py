@@ -136,8 +136,7 @@ class Recovery:
         entries = self._state.journal_since(after)
         for entry in entries:
             self._replay(entry.kind, entry.client_order_id, entry.data, report)
-            if since is None or entry.recorded_at < since:
-                since = entry.recorded_at if since is None else min(since, entry.recorded_at)
+            since = entry.recorded_at if since is None else min(since, entry.recorded_at)
         report.journal_entries_replayed = len(entries)
         plan = self._reconcile(since)
         report.reconciliation = plan.to_dict()
