@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from livetrade.brokers.base import BrokerAdapter
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.clock import Clock, SystemClock
 from livetrade.config import (
+    BinanceStreamFeedSection,
+    BrokerSection,
+    CCXTBrokerSection,
+    CCXTPollingFeedSection,
     EveryJob,
+    FeedSection,
+    IBBrokerSection,
     LiveTradeConfig,
     MarketCloseJob,
     MarketOpenJob,
-    ReplayFeedSection,
     SimulatedFeedSection,
 )
 from livetrade.engine import EngineSettings, LiveTradingEngine
@@ -28,7 +34,14 @@ from livetrade.scheduling import DiskcacheFiredStore, TradingScheduler
 from livetrade.state.manager import StateManager, StateSettings
 
 
-def build_feed(section: SimulatedFeedSection | ReplayFeedSection, clock: Clock) -> DataFeed:
+def build_feed(section: FeedSection, clock: Clock) -> DataFeed:
+    """The feed a ``[[feeds]]`` table describes. Venue feeds load lazily."""
+    if isinstance(section, BinanceStreamFeedSection):
+        from livetrade.feeds.binance_stream import binance_feed_from_section
+        return binance_feed_from_section(section, clock)
+    if isinstance(section, CCXTPollingFeedSection):
+        from livetrade.feeds.ccxt_polling import ccxt_polling_feed_from_section
+        return ccxt_polling_feed_from_section(section, clock)
     if isinstance(section, SimulatedFeedSection):
         return SimulatedFeed(section.symbols, rate_hz=section.rate_hz, seed=section.seed,
                              start_price=section.start_price,
@@ -91,11 +104,16 @@ def state_settings(config: LiveTradeConfig) -> StateSettings | None:
                          reconcile_policy=s.reconcile_policy, cash_tolerance=s.cash_tolerance)
 
 
-def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
-    """Wire strategy, paper broker, feeds, risk limits and settings from ``config``."""
-    clock = clock or SystemClock()
-    b = config.broker
-    broker = PaperBroker(
+def build_broker(section: BrokerSection, clock: Clock) -> BrokerAdapter:
+    """The broker adapter a ``[broker]`` section describes. Venue modules load lazily."""
+    if isinstance(section, CCXTBrokerSection):
+        from livetrade.brokers.ccxt_adapter import ccxt_adapter_from_section
+        return ccxt_adapter_from_section(section, clock)
+    if isinstance(section, IBBrokerSection):
+        from livetrade.brokers.ib.adapter import ib_adapter_from_section
+        return ib_adapter_from_section(section, clock)
+    b = section
+    return PaperBroker(
         PaperBrokerConfig(initial_cash=b.initial_cash, currency=b.currency,
                           slippage_bps=b.slippage_bps, commission_bps=b.commission_bps,
                           commission_per_order=b.commission_per_order,
@@ -105,6 +123,12 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
         clock=clock,
         store_dir=b.store_dir,
     )
+
+
+def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
+    """Wire strategy, broker, feeds, risk limits and settings from ``config``."""
+    clock = clock or SystemClock()
+    broker = build_broker(config.broker, clock)
     e = config.engine
     r = config.risk
     prefix = e.order_id_prefix or run_prefix()

@@ -37,7 +37,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from livetrade.errors import ConfigError
 
@@ -77,6 +77,50 @@ class PaperBrokerSection(_Section):
     closed_order_history: int = Field(10_000, gt=0)
 
 
+class CCXTBrokerSection(_Section):
+    """``[broker]`` with ``type = "ccxt"``: a crypto venue through ccxt's synchronous classes.
+
+    Credentials come from the environment variables named here, or from the file itself
+    (``api_key``/``api_secret``); they are held as ``SecretStr`` so they never print.
+    ``rest_url``/``ws_url`` point the venue at ``livetrade sim-exchange`` (or a testnet).
+    """
+
+    type: Literal["ccxt"]
+    exchange: str = "binance"
+    api_key_env: str = "LIVETRADE_API_KEY"
+    api_secret_env: str = "LIVETRADE_API_SECRET"
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    sandbox: bool = False
+    timeout_ms: int = Field(10_000, gt=0)
+    enable_rate_limit: bool = True
+    rest_url: str | None = None
+    ws_url: str | None = None
+    poll_interval_s: float = Field(1.0, gt=0)
+    symbols: list[str] = Field(default_factory=list)
+    quote_currency: str = "USDT"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class IBBrokerSection(_Section):
+    """``[broker]`` with ``type = "ib"``: Interactive Brokers through TWS or IB Gateway."""
+
+    type: Literal["ib"]
+    host: str = "127.0.0.1"
+    port: int = Field(7497, gt=0, lt=65536)
+    client_id: int = Field(1, ge=0)
+    account: str | None = None
+    currency: str = "USD"
+    exchange: str = "SMART"
+    symbols: list[str] = Field(default_factory=list)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    request_timeout_s: float = Field(10.0, gt=0)
+
+
+BrokerSection = Annotated[PaperBrokerSection | CCXTBrokerSection | IBBrokerSection,
+                          Field(discriminator="type")]
+
+
 class SimulatedFeedSection(_Section):
     """``[[feeds]]`` with ``type = "simulated"``: a seeded random walk."""
 
@@ -101,7 +145,37 @@ class ReplayFeedSection(_Section):
     on_bad_row: Literal["skip", "fail"] = "skip"
 
 
-FeedSection = Annotated[SimulatedFeedSection | ReplayFeedSection, Field(discriminator="type")]
+class BinanceStreamFeedSection(_Section):
+    """``[[feeds]]`` with ``type = "binance_stream"``: Binance-shaped websocket streams
+    (the real exchange or ``livetrade sim-exchange``), resynced over REST after a gap."""
+
+    type: Literal["binance_stream"]
+    ws_url: str
+    rest_url: str | None = None
+    symbols: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    streams: list[str] = Field(default_factory=lambda: ["trade"])
+    stale_after_s: float = Field(10.0, gt=0)
+    ping_interval_s: float = Field(20.0, gt=0)
+    ping_timeout_s: float = Field(10.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+
+
+class CCXTPollingFeedSection(_Section):
+    """``[[feeds]]`` with ``type = "ccxt_poll"``: tickers polled through ccxt, for venues
+    without a stream."""
+
+    type: Literal["ccxt_poll"]
+    exchange: str = "binance"
+    rest_url: str | None = None
+    symbols: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    interval_s: float = Field(1.0, gt=0)
+    timeout_ms: int = Field(10_000, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+FeedSection = Annotated[
+    SimulatedFeedSection | ReplayFeedSection | BinanceStreamFeedSection | CCXTPollingFeedSection,
+    Field(discriminator="type")]
 
 DEFAULT_STRATEGY = "examples/sma_crossover.py:SmaCrossover"
 
@@ -183,7 +257,8 @@ class AtJob(_JobSection):
 
 ScheduleEntry = Annotated[MarketOpenJob | MarketCloseJob | EveryJob | AtJob,
                           Field(discriminator="type")]
-_TAGS = ("simulated", "replay", "market_open", "market_close", "every", "at")
+_TAGS = ("simulated", "replay", "binance_stream", "ccxt_poll", "market_open", "market_close",
+         "every", "at", "paper", "ccxt", "ib")
 
 
 class StateSection(_Section):
@@ -216,7 +291,7 @@ class LiveTradeConfig(_Section):
     """The whole file."""
 
     engine: EngineSection = Field(default_factory=EngineSection)
-    broker: PaperBrokerSection = Field(default_factory=PaperBrokerSection)
+    broker: BrokerSection = Field(default_factory=PaperBrokerSection)
     feeds: list[FeedSection] = Field(default_factory=_default_feeds)
     strategy: StrategySection = Field(default_factory=StrategySection)
     risk: RiskSection = Field(default_factory=RiskSection)
@@ -224,6 +299,14 @@ class LiveTradeConfig(_Section):
     schedule: list[ScheduleEntry] = Field(default_factory=list)
     state: StateSection = Field(default_factory=StateSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+
+    @field_validator("broker", mode="before")
+    @classmethod
+    def _paper_by_default(cls, value: Any) -> Any:
+        """A ``[broker]`` table without ``type`` is the paper broker, as before venues."""
+        if isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "paper"}
+        return value
 
 
 # ---------------------------------------------------------------------- loading

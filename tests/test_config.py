@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from livetrade.app import build_engine
-from livetrade.config import LiveTradeConfig, ReplayFeedSection, load_config, parse_config
+from livetrade.config import (
+    CCXTBrokerSection,
+    IBBrokerSection,
+    LiveTradeConfig,
+    PaperBrokerSection,
+    ReplayFeedSection,
+    load_config,
+    parse_config,
+)
 from livetrade.errors import ConfigError, LiveTradeError
 from livetrade.loader import load_strategy, parse_param
 
@@ -25,8 +33,20 @@ def test_empty_file_means_the_embedded_default() -> None:
 
 def test_money_is_exact_decimal_even_from_toml_floats() -> None:
     config = parse_config('[broker]\ninitial_cash = 1000.10\ncommission_bps = "0.5"\n')
+    assert isinstance(config.broker, PaperBrokerSection)
     assert config.broker.initial_cash == Decimal("1000.10")
     assert config.broker.commission_bps == Decimal("0.5")
+
+
+def test_a_broker_table_chooses_its_venue_by_type_and_keeps_secrets_secret() -> None:
+    config = parse_config('[broker]\ntype = "ccxt"\nexchange = "binance"\n'
+                          'api_key = "k-123"\napi_secret = "s-456"\n')
+    assert isinstance(config.broker, CCXTBrokerSection)
+    assert config.broker.api_secret is not None
+    assert config.broker.api_secret.get_secret_value() == "s-456"
+    assert "s-456" not in repr(config) and "k-123" not in repr(config)
+    ib = parse_config('[broker]\ntype = "ib"\nport = 4002\n').broker
+    assert isinstance(ib, IBBrokerSection) and ib.port == 4002
 
 
 def test_every_problem_is_reported_with_its_line_and_key() -> None:

@@ -1,0 +1,1 @@
+"""Interactive Brokers through ib_insync, confined to its own thread."""
