@@ -58,7 +58,29 @@ class BrokerError(LiveTradeError):
 
 
 class TransientBrokerError(BrokerError):
-    """The call may succeed if retried later (timeout, dropped socket, rate limit, 5xx)."""
+    """The call may succeed if retried later (timeout, dropped socket, rate limit, 5xx).
+
+    ``retry_after_s`` is the venue's own hint (HTTP ``Retry-After`` on 429/418), which a
+    retry policy honours instead of its own backoff when it is longer.
+    """
+
+    def __init__(self, message: str, retry_after_s: float | None = None,
+                 **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after_s = retry_after_s
+
+
+class AmbiguousOutcomeError(TransientBrokerError):
+    """A submit or cancel whose result is unknown: it may or may not have reached the venue.
+
+    Raised when a request was (or may have been) sent and then timed out or lost its
+    connection. It is never retried blindly: the order is looked up by client order id
+    first, and only "definitely not there" allows a resend with the same id.
+    """
+
+
+class BrokerUnavailableError(TransientBrokerError):
+    """Refused at once without calling the venue: its circuit breaker is open."""
 
 
 class PermanentBrokerError(BrokerError):
