@@ -107,6 +107,17 @@ class BrokerAdapter(ABC):
         """
         raise PermanentBrokerError(f"{self.name} cannot list past fills")
 
+    def get_order(self, client_order_id: str) -> BrokerOrder | None:
+        """The order with this client id as the venue knows it (working or closed), or
+        ``None`` when the venue says it does not exist.
+
+        This is how an ambiguous submit is resolved (see the class contract): only a
+        definite ``None`` allows a resend with the same id. A lookup that itself fails
+        raises ``TransientBrokerError``; a venue that cannot look orders up by client id
+        raises ``PermanentBrokerError`` (the default). Blocks.
+        """
+        raise PermanentBrokerError(f"{self.name} cannot look orders up by client id")
+
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:  # noqa: B027
         """Start streaming market data for ``symbols`` into the sink, if the venue can.
 
