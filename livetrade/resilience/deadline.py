@@ -1,0 +1,64 @@
+"""An outer deadline on a blocking call, so no broker call can hold its thread forever.
+
+Client libraries have their own timeouts (ccxt's ``timeout``, IB request timeouts), and
+they are the first line. This is the second: the call runs on a short-lived worker thread
+and the caller waits at most ``timeout_s``. A call that overran is abandoned, not killed
+(Python cannot kill a thread): its thread is a daemon and its late result is dropped and
+logged. For a submit or cancel an overrun is *ambiguous*: the venue may have acted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
+
+from livetrade.errors import AmbiguousOutcomeError, TransientBrokerError
+
+_log = structlog.get_logger("livetrade.resilience")
+T = TypeVar("T")
+
+
+class _Outcome:
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: object = None
+        self.error: BaseException | None = None
+
+
+def call_with_deadline(fn: Callable[[], T], timeout_s: float, *, operation: str,
+                       ambiguous: bool = False) -> T:
+    """``fn()``, or a typed error when it has not returned within ``timeout_s``. Blocks.
+
+    Raises :class:`~livetrade.errors.AmbiguousOutcomeError` when ``ambiguous`` (the call
+    may have reached the venue), else :class:`~livetrade.errors.TransientBrokerError`.
+    Whatever ``fn`` raises in time is re-raised unchanged.
+    """
+    outcome = _Outcome()
+
+    def run() -> None:
+        try:
+            outcome.value = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            outcome.error = exc
+        finally:
+            outcome.done.set()
+            if late.is_set():
+                _log.warning("broker_call_finished_after_deadline", operation=operation,
+                             error=None if outcome.error is None else repr(outcome.error))
+
+    late = threading.Event()
+    worker = threading.Thread(target=run, daemon=True, name=f"livetrade-call-{operation}")
+    worker.start()
+    if not outcome.done.wait(timeout_s):
+        late.set()
+        kind = AmbiguousOutcomeError if ambiguous else TransientBrokerError
+        raise kind(f"{operation} did not finish within {timeout_s:g} s",
+                   operation=operation, timeout_s=timeout_s)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value  # type: ignore[return-value]
