@@ -133,6 +133,7 @@ class OrderFill(Event):
     commission: NonNegative = Decimal(0)
     timestamp: UtcDatetime
     fill_id: str = Field(min_length=1)
+    shadow: bool = False  # from the shadow paper venue while the live broker was down
 
 
 class OrderAccepted(Event):
@@ -142,6 +143,7 @@ class OrderAccepted(Event):
     order_id: str
     client_order_id: str
     timestamp: UtcDatetime
+    shadow: bool = False  # taken by the shadow paper venue, not the live broker
 
 
 class OrderCanceled(Event):

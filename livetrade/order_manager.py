@@ -241,6 +241,7 @@ class OrderManager:
             if order is None:
                 return
             order.broker_order_id = event.order_id or order.broker_order_id
+            order.shadow = order.shadow or event.shadow
             if order.status is S.SUBMITTED:
                 self._move(order, S.ACCEPTED)
             elif order.status is S.PENDING_CANCEL and order.status_before_cancel is S.SUBMITTED:

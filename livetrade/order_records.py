@@ -57,6 +57,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "fill_ids": sorted(order.fill_ids),
         "status_before_cancel": (order.status_before_cancel.value
                                  if order.status_before_cancel else None),
+        "shadow": order.shadow,
     }
 
 
@@ -80,6 +81,7 @@ def order_from_dict(item: Mapping[str, Any]) -> Order:
         updated_at=_as_datetime(item["updated_at"]),
         fill_ids={str(f) for f in item.get("fill_ids", [])},
         status_before_cancel=OrderStatus(before) if before else None,
+        shadow=bool(item.get("shadow", False)),
     )
 
 

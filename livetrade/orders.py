@@ -149,6 +149,7 @@ class Order:
     updated_at: datetime | None = None
     fill_ids: set[str] = field(default_factory=set)
     status_before_cancel: OrderStatus | None = None
+    shadow: bool = False  # taken by the shadow paper venue while the live broker was down
 
     @property
     def remaining_quantity(self) -> Decimal:
@@ -173,6 +174,7 @@ class Order:
             reject_reason=self.reject_reason,
             created_at=self.created_at,
             updated_at=self.updated_at or self.created_at,
+            shadow=self.shadow,
         )
 
 
@@ -196,6 +198,7 @@ class OrderSnapshot:
     reject_reason: str
     created_at: datetime
     updated_at: datetime
+    shadow: bool = False
 
     @property
     def remaining_quantity(self) -> Decimal:

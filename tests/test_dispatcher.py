@@ -466,7 +466,7 @@ def test_stop_before_start_returns_the_queue() -> None:
     d.publish(md())
     d.publish(fill())
     left = d.stop()
-    assert [type(e) for e in left] == [OrderFill, MarketData]
+    assert [type(e).__name__ for e in left] == ["OrderFill", "MarketData"]
 
 
 # ---------------------------------------------------------------- observing

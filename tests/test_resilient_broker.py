@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
-from decimal import Decimal
 
 import pytest
-from kit import manual_clock, md, request
+from faultkit import FlakyVenue
+from kit import md, request
 
-from livetrade.brokers.base import AccountInfo, EventSink
-from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
+from livetrade.brokers.base import EventSink
 from livetrade.brokers.paper_ledger import PaperOrder
 from livetrade.errors import (
     AmbiguousOutcomeError,
@@ -26,51 +24,8 @@ from livetrade.errors import (
     TransientBrokerError,
 )
 from livetrade.events import Event, OrderFill, SystemErrorEvent
-from livetrade.orders import OrderRequest
 from livetrade.resilience import BreakerGroup, BreakerSettings, RetryPolicy
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
-
-
-class FlakyVenue(PaperBroker):
-    """A paper venue whose next calls can be told to fail.
-
-    ``lose_answers``: the next N submits are executed, then raise a timeout (the dropped
-    response). ``refuse``: the next N submits raise a 503 without executing.
-    ``lookups_fail``: the next N ``get_order`` calls raise a transient error.
-    ``hang_s``: every query sleeps this long first.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(PaperBrokerConfig(initial_cash=Decimal(100_000)), manual_clock())
-        self.lose_answers = 0
-        self.refuse = 0
-        self.lookups_fail = 0
-        self.hang_s = 0.0
-        self.submits: list[str] = []
-
-    def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
-        self.submits.append(client_order_id)
-        if self.refuse:
-            self.refuse -= 1
-            raise TransientBrokerError("503 service unavailable")
-        super().submit_order(client_order_id, request)
-        if self.lose_answers:
-            self.lose_answers -= 1
-            raise TransientBrokerError("read timed out")
-
-    def get_order(self, client_order_id: str) -> PaperOrder | None:
-        if self.lookups_fail:
-            self.lookups_fail -= 1
-            raise TransientBrokerError("lookup timed out")
-        return super().get_order(client_order_id)
-
-    def get_positions(self) -> Mapping[str, Decimal]:
-        time.sleep(self.hang_s)
-        return super().get_positions()
-
-    def get_account_info(self) -> AccountInfo:
-        time.sleep(self.hang_s)
-        return super().get_account_info()
 
 
 def guarded(venue: FlakyVenue, **overrides: object) -> tuple[ResilientBroker, list[Event],

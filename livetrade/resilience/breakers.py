@@ -118,6 +118,12 @@ class BrokerBreakers:
                 broker=self._broker, group=str(group)) from exc
         return result
 
+    def reset(self) -> None:
+        """Close every breaker: the venue was shown healthy by other means (a probe)."""
+        for breaker in self._breakers.values():
+            if breaker.current_state != "closed":
+                breaker.close()
+
     def state(self, group: BreakerGroup) -> str:
         """``closed``, ``open`` or ``half-open``."""
         return str(self._breakers[group].current_state)

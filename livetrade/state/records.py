@@ -48,6 +48,7 @@ class OrderRecord(_Record):
     updated_at: UtcDatetime
     fill_ids: list[str] = Field(default_factory=list)
     status_before_cancel: OrderStatus | None = None
+    shadow: bool = False
 
 
 class PositionRecord(_Record):

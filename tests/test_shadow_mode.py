@@ -1,0 +1,114 @@
+"""Degrade to paper: an outage switches orders to a shadow venue; none ever reaches the live one."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from faultkit import FlakyVenue
+from kit import md, request, wait_until
+
+from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
+from livetrade.errors import AmbiguousOutcomeError, EngineStateError, OrderRejectedError
+from livetrade.events import Event, OrderAccepted, OrderFill, SystemErrorEvent
+from livetrade.resilience import BreakerSettings, RetryPolicy
+from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
+from livetrade.resilience.shadow import DegradeSettings, Mode, ResumePolicy, ShadowingBroker
+
+
+def shadowing(policy: ResumePolicy) -> tuple[ShadowingBroker, FlakyVenue, list[Event],
+                                             list[str]]:
+    venue = FlakyVenue()
+    live = ResilientBroker(
+        venue,
+        ResilienceSettings(retry=RetryPolicy(attempts=1), submit_retry=RetryPolicy(attempts=1),
+                           breakers=BreakerSettings(fail_max=2, reset_timeout_s=0.05)),
+        sleep=lambda s: None)
+    shadow = PaperBroker(PaperBrokerConfig(initial_cash=Decimal(100_000)))
+    broker = ShadowingBroker(live, shadow, DegradeSettings(degrade_after_s=0.2,
+                                                           probe_interval_s=0.02,
+                                                           resume_policy=policy))
+    resumed: list[str] = []
+    broker.on_resume = resumed.append
+    events: list[Event] = []
+    broker.connect(events.append)
+    broker.on_market_data(md("AAPL", 100))
+    return broker, venue, events, resumed
+
+
+def mode_changes(events: list[Event]) -> list[tuple[str, str]]:
+    return [(e.context["previous"], e.context["mode"]) for e in events
+            if isinstance(e, SystemErrorEvent) and e.error_type == "ModeChange"]
+
+
+def go_down(broker: ShadowingBroker, venue: FlakyVenue) -> None:
+    venue.down = True
+    for n in range(2):
+        with pytest.raises(AmbiguousOutcomeError):  # may have left: never re-sent blindly
+            broker.submit_order(f"lost-{n}", request("AAPL", quantity=1))
+    with pytest.raises(OrderRejectedError, match="not sent"):  # breaker open: fast refusal
+        broker.submit_order("refused", request("AAPL", quantity=1))
+    assert wait_until(lambda: broker.mode is Mode.SHADOW, 5)
+
+
+def test_an_outage_past_degrade_after_s_moves_orders_to_the_shadow_venue() -> None:
+    broker, venue, events, _ = shadowing("manual")
+    broker.submit_order("live-1", request("AAPL", quantity=2))
+    go_down(broker, venue)
+    sent_live = list(venue.submits)
+    broker.submit_order("shadow-1", request("AAPL", quantity=3))
+    assert venue.submits == sent_live  # nothing reached the live venue
+    shadow_fills = [e for e in events if isinstance(e, OrderFill)
+                    and e.client_order_id == "shadow-1"]
+    assert len(shadow_fills) == 1 and shadow_fills[0].shadow
+    assert all(e.shadow for e in events if isinstance(e, OrderAccepted | OrderFill)
+               and e.client_order_id.startswith("shadow"))
+    assert not any(e.shadow for e in events if isinstance(e, OrderFill)
+                   and e.client_order_id == "live-1")
+    assert mode_changes(events) == [("live", "shadow")]
+    broker.disconnect()
+
+
+def test_manual_policy_stays_in_shadow_when_the_broker_is_back_until_resume() -> None:
+    broker, venue, events, resumed = shadowing("manual")
+    go_down(broker, venue)
+    venue.down = False
+    assert wait_until(lambda: broker.live_available, 5)
+    broker.submit_order("shadow-2", request("AAPL", quantity=1))
+    assert broker.mode is Mode.SHADOW and "shadow-2" not in venue.submits
+    assert any(isinstance(e, SystemErrorEvent) and e.error_type == "BrokerAvailable"
+               for e in events)
+    broker.resume("operator")
+    assert str(broker.mode) == "live" and resumed == ["operator"]
+    broker.submit_order("live-2", request("AAPL", quantity=1))
+    assert venue.submits[-1] == "live-2"
+    assert "shadow-2" not in venue.submits  # shadow orders are never replayed
+    assert mode_changes(events) == [("live", "shadow"), ("shadow", "live")]
+    with pytest.raises(EngineStateError):
+        broker.resume()
+    broker.disconnect()
+
+
+def test_flatten_shadow_resumes_live_by_itself_and_cancels_shadow_orders() -> None:
+    broker, venue, _, resumed = shadowing("flatten_shadow")
+    go_down(broker, venue)
+    broker.submit_order("shadow-rest", request("AAPL", quantity=1, order_type="limit",
+                                               limit_price=Decimal(50)))
+    assert [o.client_order_id for o in broker.shadow.get_open_orders()] == ["shadow-rest"]
+    venue.down = False
+    assert wait_until(lambda: broker.mode is Mode.LIVE, 5)
+    assert resumed and "flatten_shadow" in resumed[0]
+    assert broker.shadow.get_open_orders() == []
+    assert "shadow-rest" not in venue.submits
+    broker.disconnect()
+
+
+def test_queries_always_answer_for_the_live_account() -> None:
+    broker, venue, _, _ = shadowing("manual")
+    broker.submit_order("live-1", request("AAPL", quantity=2))
+    go_down(broker, venue)
+    broker.submit_order("shadow-1", request("AAPL", quantity=3))
+    venue.down = False
+    assert wait_until(lambda: broker.live_available, 5)
+    assert broker.get_positions() == {"AAPL": Decimal(2)}
+    broker.disconnect()
