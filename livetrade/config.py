@@ -102,6 +102,9 @@ class CCXTBrokerSection(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+IB_CONTRACT_SPEC = r"^[^:\s]+:(STK|FUT|CASH|CRYPTO|IND|CFD|CMDTY)(:[^:\s]*){2,4}$"
+
+
 class IBBrokerSection(_Section):
     """``[broker]`` with ``type = "ib"``: Interactive Brokers through TWS or IB Gateway."""
 
@@ -115,6 +118,17 @@ class IBBrokerSection(_Section):
     symbols: list[str] = Field(default_factory=list)
     connect_timeout_s: float = Field(10.0, gt=0)
     request_timeout_s: float = Field(10.0, gt=0)
+    # ib_async is the maintained fork of ib_insync with the same API; either drives the adapter.
+    library: Literal["ib_insync", "ib_async"] = "ib_insync"
+    # engine symbol -> "SYMBOL:SECTYPE:EXCHANGE:CURRENCY[:EXPIRY[:MULTIPLIER]]", e.g.
+    # { EURUSD = "EUR:CASH:IDEALPRO:USD", ESZ6 = "ES:FUT:CME:USD:202612" }; a plain entry in
+    # ``symbols`` may also be such a spec (its engine symbol is then its first part).
+    contracts: dict[str, Annotated[str, Field(pattern=IB_CONTRACT_SPEC)]] = Field(
+        default_factory=dict)
+    reconnect_initial_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    market_data: bool = False  # stream ticks for ``symbols`` over the same connection
+    market_data_type: int = Field(1, ge=1, le=4)  # IB's 1 live, 2 frozen, 3 delayed, 4 both
 
 
 BrokerSection = Annotated[PaperBrokerSection | CCXTBrokerSection | IBBrokerSection,
