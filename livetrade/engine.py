@@ -53,10 +53,12 @@ from livetrade.feeds.base import DataFeed
 from livetrade.order_manager import OrderManager
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
+from livetrade.resilience.shadow import Mode, ShadowingBroker
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
 from livetrade.scheduling.facade import StrategySchedule
 from livetrade.scheduling.scheduler import TradingScheduler
 from livetrade.state.binding import StateBinding
+from livetrade.state.live_reconcile import BrokerSnapshot, LiveReconciler, LiveReconcileSettings
 from livetrade.state.manager import StateManager
 from livetrade.state.recovery import RecoveryReport
 from livetrade.strategy import Strategy, StrategyContext
@@ -128,6 +130,18 @@ class LiveTradingEngine:
         self._fill_listeners: list[Callable[[OrderFill], None]] = []
         self._stop_requested = threading.Event()
         self._signal: int | None = None
+        self.reconciler = LiveReconciler(
+            LiveReconcileSettings(interval_s=self.settings.reconcile_interval_s,
+                                  policy=self.settings.reconcile_policy,
+                                  cash_tolerance=self.settings.cash_tolerance,
+                                  grace_s=self.settings.reconcile_grace_s),
+            broker=self.broker, orders=self.orders, portfolio=self.portfolio,
+            kill_switch=self.kill_switch, apply_fill=self._reconciled_fill,
+            publish=self.dispatcher.publish, clock=self.clock,
+            paused=lambda: self.mode == Mode.SHADOW)
+        if isinstance(self.broker, ShadowingBroker):
+            self.broker.on_resume = lambda reason: self.reconciler.request(
+                f"resume: {reason}", "adopt_broker")
         self._wire()
 
     # ------------------------------------------------------------------ wiring
@@ -148,6 +162,7 @@ class LiveTradingEngine:
         d.subscribe(OrderCancelRejected, self.orders.on_cancel_rejected, "orders.cancel_rejected")
         d.subscribe(OrderReject, self.orders.on_reject, "orders.reject")
         d.subscribe(OrderReject, s.on_reject, "strategy.on_reject")
+        d.subscribe(BrokerSnapshot, self.reconciler.on_snapshot, "engine.reconcile")
         d.subscribe(ScheduledTrigger, s.on_schedule, "strategy.on_schedule")
         for error_type in (SystemErrorEvent, FeedError):
             d.subscribe(error_type, self._on_system_error, "engine.system_error")
@@ -209,6 +224,13 @@ class LiveTradingEngine:
         if self._fill_was_new:
             self.strategy.on_fill(event)
 
+    def _reconciled_fill(self, event: OrderFill) -> None:
+        """A fill found by live reconciliation: booked like any other, told to the strategy."""
+        if self._book_fill(event):
+            for listener in self._fill_listeners:
+                listener(event)
+            self._call_strategy(lambda: self.strategy.on_fill(event), "strategy.on_fill")
+
     def _on_accepted(self, event: OrderAccepted) -> None:
         self.orders.on_accepted(event)
         if self.kill_switch.engaged:
@@ -256,6 +278,8 @@ class LiveTradingEngine:
             self.scheduler.start()  # wall time: its own thread; data time: driven by the data
         for feed in self.feeds:
             feed.start(self.dispatcher.publish)
+        if not self.broker.inline:
+            self.reconciler.start()
         self._state = "running"
         _log.info("engine_started", broker=self.broker.name, feeds=[f.name for f in self.feeds])
 
@@ -268,6 +292,7 @@ class LiveTradingEngine:
         if self._state != "running":
             raise EngineStateError(f"stop() in state {self._state}")
         timeout = self.settings.stop_timeout_s
+        self.reconciler.stop(timeout)
         for feed in self.feeds:
             feed.stop()
         for feed in self.feeds:
@@ -423,6 +448,10 @@ class LiveTradingEngine:
             self.recovery = self._state_binding.recover(
                 broker=self.broker, publish=self.dispatcher.publish,
                 apply_fill=self._book_fill, kill_switch=self.kill_switch, now=self.clock.now)
+        elif not isinstance(self.broker, PaperBroker) and self.settings.initial_cash is None:
+            # A real account already holds cash and positions: start from them, not from a
+            # made-up balance. (With state, recovery's reconciliation does this.)
+            self.reconciler.on_snapshot(self.reconciler.snapshot("start", "adopt_broker"))
 
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         self.broker.disconnect()
@@ -443,6 +472,25 @@ class LiveTradingEngine:
             raise EngineStateError(f"engine is {self._state}, expected {state}")
 
     # ------------------------------------------------------------------ operator controls
+    @property
+    def mode(self) -> str:
+        """``live``, ``shadow`` (broker down: orders go to the shadow venue) or ``halted``."""
+        if self.kill_switch.engaged:
+            return "halted"
+        if isinstance(self.broker, ShadowingBroker):
+            return str(self.broker.mode)
+        return "live"
+
+    def reconcile_now(self, reason: str = "requested") -> None:
+        """Reconcile with the broker soon (snapshot off the dispatcher). Any thread."""
+        self.reconciler.request(reason)
+
+    def resume_live(self, reason: str = "operator resume") -> None:
+        """Leave shadow mode: back to the live broker, book reconciled to it. Blocks."""
+        if not isinstance(self.broker, ShadowingBroker):
+            raise EngineStateError("this engine's broker has no shadow mode")
+        self.broker.resume(reason)
+
     def engage_kill_switch(self, reason: str) -> int:
         """Block all new orders and cancel open ones; return the cancels sent."""
         self.kill_switch.engage(reason)
@@ -474,6 +522,7 @@ class LiveTradingEngine:
             equity=book.equity,
             positions={s: p.quantity for s, p in book.positions.items()},
             latency_p99_us=self.dispatcher.latency.summary().p99_us,
+            mode=self.mode,
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Literal
 
 from livetrade.dispatcher import MarketDataPolicy
 from livetrade.events import Event
@@ -21,7 +22,11 @@ class EngineSettings:
     max_pending_market_data: int = 1_000
     stop_timeout_s: float = 10.0
     closed_orders_kept: int = 10_000
-    initial_cash: Decimal | None = None  # default: the paper broker's, else 100,000
+    initial_cash: Decimal | None = None  # default: the paper broker's, else the broker's
+    reconcile_interval_s: float = 0.0  # live reconciliation with the broker; 0 = on request
+    reconcile_policy: Literal["adopt_broker", "halt", "warn"] = "adopt_broker"
+    reconcile_grace_s: float = 30.0
+    cash_tolerance: Decimal = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class EngineStatus:
     equity: Decimal
     positions: dict[str, Decimal] = field(default_factory=dict)
     latency_p99_us: float = 0.0
+    mode: str = "live"  # live | shadow (broker down, orders on the shadow venue) | halted
 
 
 @dataclass(frozen=True)

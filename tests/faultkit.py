@@ -6,12 +6,12 @@ import time
 from collections.abc import Mapping
 from decimal import Decimal
 
-from kit import manual_clock
-
 from livetrade.brokers.base import AccountInfo
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.brokers.paper_ledger import PaperOrder
+from livetrade.clock import SystemClock
 from livetrade.errors import TransientBrokerError
+from livetrade.events import Event
 from livetrade.orders import OrderRequest
 
 
@@ -21,18 +21,24 @@ class FlakyVenue(PaperBroker):
     ``lose_answers``: the next N submits are executed, then raise a timeout (the dropped
     response). ``refuse``: the next N submits raise a 503 without executing.
     ``lookups_fail``: the next N ``get_order`` calls raise a transient error.
-    ``hang_s``: every query sleeps this long first. ``down``: every call raises a
+    ``hang_s``: every query sleeps this long first. ``muted``: the venue's events are
+    lost (a dropped stream). ``down``: every call raises a
     connection error without reaching the venue (an outage).
     """
 
     def __init__(self) -> None:
-        super().__init__(PaperBrokerConfig(initial_cash=Decimal(100_000)), manual_clock())
+        super().__init__(PaperBrokerConfig(initial_cash=Decimal(100_000)), SystemClock())
         self.lose_answers = 0
         self.refuse = 0
         self.lookups_fail = 0
         self.hang_s = 0.0
         self.down = False
+        self.muted = False
         self.submits: list[str] = []
+
+    def _emit(self, event: Event) -> None:
+        if not self.muted:  # muted: the venue acts, but its events are lost on the way
+            super()._emit(event)
 
     def _outage(self) -> None:
         if self.down:

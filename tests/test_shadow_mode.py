@@ -10,7 +10,7 @@ from kit import md, request, wait_until
 
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.errors import AmbiguousOutcomeError, EngineStateError, OrderRejectedError
-from livetrade.events import Event, OrderAccepted, OrderFill, SystemErrorEvent
+from livetrade.events import Event, OrderAccepted, OrderFill, OrderType, SystemErrorEvent
 from livetrade.resilience import BreakerSettings, RetryPolicy
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
 from livetrade.resilience.shadow import DegradeSettings, Mode, ResumePolicy, ShadowingBroker
@@ -92,7 +92,7 @@ def test_manual_policy_stays_in_shadow_when_the_broker_is_back_until_resume() ->
 def test_flatten_shadow_resumes_live_by_itself_and_cancels_shadow_orders() -> None:
     broker, venue, _, resumed = shadowing("flatten_shadow")
     go_down(broker, venue)
-    broker.submit_order("shadow-rest", request("AAPL", quantity=1, order_type="limit",
+    broker.submit_order("shadow-rest", request("AAPL", quantity=1, order_type=OrderType.LIMIT,
                                                limit_price=Decimal(50)))
     assert [o.client_order_id for o in broker.shadow.get_open_orders()] == ["shadow-rest"]
     venue.down = False

@@ -189,7 +189,12 @@ class ShadowingBroker(BrokerAdapter):
         self._watchdog.start()
 
     def _from_shadow(self, event: Event) -> None:
-        if isinstance(event, OrderFill | OrderAccepted):
+        if isinstance(event, OrderFill):
+            # Its own id space: the shadow venue's "PF1" must never be taken for (and
+            # deduplicated against) a live fill with the same id.
+            event = event.model_copy(update={"shadow": True,
+                                             "fill_id": f"shadow:{event.fill_id}"})
+        elif isinstance(event, OrderAccepted):
             event = event.model_copy(update={"shadow": True})
         if self._sink is not None:
             self._sink(event)

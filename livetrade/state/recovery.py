@@ -43,6 +43,7 @@ from livetrade.order_manager import OrderManager
 from livetrade.order_records import request_from_dict
 from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch
+from livetrade.state.corrections import apply_plan
 from livetrade.state.manager import StateManager
 from livetrade.state.reconcile import ReconciliationPlan, plan_reconciliation
 from livetrade.state.records import JournalKind
@@ -203,23 +204,7 @@ class Recovery:
             broker_cash=broker_cash,
             cash_tolerance=settings.cash_tolerance,
         )
-        fixes = plan.corrections
-        for fill in fixes.fills_to_book:
-            self._apply_fill(fill)
-        for order in fixes.orders_to_adopt:
-            self._orders.adopt(order.client_order_id, order.broker_order_id, order.request,
-                               order.filled_quantity)
-        for cid in fixes.orders_to_close:
-            self._orders.close_missing(cid, "not open at the broker after restart")
-        for symbol, quantity in fixes.positions_to_set.items():
-            self._portfolio.override_position(symbol, quantity)
-        if fixes.cash_to_set is not None:
-            self._portfolio.override_cash(fixes.cash_to_set)
-        for difference in plan.differences:
-            self._warn(f"reconciliation_{difference.kind}", difference.detail)
-        if plan.halt:
-            self._kill_switch.engage("reconciliation found differences; policy is halt")
-            self._warn("trading_halted", "reconciliation differences under policy 'halt': "
-                       "new orders are refused until an operator releases the kill switch",
-                       Severity.CRITICAL)
+        apply_plan(plan, apply_fill=self._apply_fill, orders=self._orders,
+                   portfolio=self._portfolio, kill_switch=self._kill_switch, warn=self._warn,
+                   close_reason="not open at the broker after restart")
         return plan

@@ -1,0 +1,196 @@
+"""Reconciliation while trading: periodically, on request, and when a broker comes back.
+
+Why it is split in two halves: asking the broker blocks on the network, which must never
+happen on the dispatcher thread; changing the book must happen *only* on the dispatcher
+thread. So a worker thread takes a :class:`BrokerSnapshot` (open orders, positions, cash,
+recent fills) and publishes it as an event; the dispatcher compares and corrects when the
+snapshot's turn comes. Snapshots travel in the order-update lane, behind every fill and
+order update published before them.
+
+A live book is in motion, so the comparison leaves out what is legitimately in flight:
+
+* orders that changed within ``grace_s`` before the snapshot started (a submit not yet
+  acknowledged is not "missing at the broker"), and shadow orders (they never were at the
+  live broker);
+* fills are compared by id, so a fill the broker reports before its event reached us is
+  booked once from the snapshot and its late event is dropped as a duplicate.
+
+The policy is the ``[state]`` one (``adopt_broker`` | ``halt`` | ``warn``); a resume from
+shadow mode always adopts the broker (that is what discarding the shadow book means).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import structlog
+from pydantic import ConfigDict
+
+from livetrade.brokers.base import BrokerAdapter, BrokerOrder
+from livetrade.clock import Clock
+from livetrade.errors import BrokerError
+from livetrade.events import Event, OrderFill, Priority, Severity, SystemErrorEvent, trusted
+from livetrade.order_manager import OrderManager
+from livetrade.portfolio import Portfolio
+from livetrade.risk import KillSwitch
+from livetrade.state.corrections import apply_plan
+from livetrade.state.reconcile import Policy, plan_reconciliation
+
+_log = structlog.get_logger("livetrade.reconcile")
+
+
+class BrokerSnapshot(Event):
+    """Internal: the broker's view, taken off the dispatcher, compared on it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    priority: ClassVar[int] = Priority.ORDER_UPDATE
+    reason: str
+    policy: str
+    started_at: datetime
+    open_orders: tuple[BrokerOrder, ...] = ()
+    positions: dict[str, Decimal] = {}
+    cash: Decimal | None = None
+    fills: tuple[OrderFill, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class LiveReconcileSettings:
+    """``interval_s`` 0 means only on request. Durations in seconds."""
+
+    interval_s: float = 0.0
+    policy: Policy = "adopt_broker"
+    cash_tolerance: Decimal = Decimal("0.01")
+    grace_s: float = 30.0
+    fills_lookback_s: float = 3600.0
+
+
+class LiveReconciler:
+    """Takes broker snapshots on its own thread and applies them on the dispatcher's."""
+
+    def __init__(self, settings: LiveReconcileSettings, *, broker: BrokerAdapter,
+                 orders: OrderManager, portfolio: Portfolio, kill_switch: KillSwitch,
+                 apply_fill: Callable[[OrderFill], object], publish: Callable[[Event], None],
+                 clock: Clock, paused: Callable[[], bool] = lambda: False) -> None:
+        self.settings = settings
+        self._broker = broker
+        self._orders = orders
+        self._portfolio = portfolio
+        self._kill_switch = kill_switch
+        self._apply_fill = apply_fill
+        self._publish = publish
+        self._clock = clock
+        self._paused = paused
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._requests: list[tuple[str, Policy]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+        self.last_report: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ worker side
+    def request(self, reason: str, policy: Policy | None = None) -> None:
+        """Ask for a reconciliation soon (from any thread). Returns at once."""
+        with self._lock:
+            self._requests.append((reason, policy or self.settings.policy))
+        self._wake.set()
+
+    def snapshot(self, reason: str, policy: Policy | None = None) -> BrokerSnapshot:
+        """Ask the broker for its view. Blocks on the broker; never call on the dispatcher."""
+        started = self._clock.now()
+        chosen = policy or self.settings.policy
+        try:
+            open_orders = tuple(self._broker.get_open_orders())
+            positions = dict(self._broker.get_positions())
+            cash = self._broker.get_account_info().cash
+            since = started - timedelta(seconds=self.settings.fills_lookback_s)
+            try:
+                fills = tuple(self._broker.get_fills(since))
+            except BrokerError as exc:
+                _log.warning("reconcile_fills_unavailable", error=str(exc))
+                fills = ()
+        except BrokerError as exc:
+            return BrokerSnapshot(reason=reason, policy=chosen, started_at=started,
+                                  error=f"{type(exc).__name__}: {exc}")
+        return BrokerSnapshot(reason=reason, policy=chosen, started_at=started,
+                              open_orders=open_orders, positions=positions, cash=cash,
+                              fills=fills)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="livetrade-reconcile")
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _run(self) -> None:
+        interval = self.settings.interval_s or None
+        while not self._stop.is_set():
+            requested = self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                pending, self._requests = self._requests, []
+            if not requested:
+                pending = [("periodic", self.settings.policy)]
+            for reason, policy in pending[-1:]:  # a burst of requests costs one snapshot
+                if self._paused() and reason == "periodic":
+                    continue  # shadow mode: the live broker is down and the book is shadow
+                self._publish(self.snapshot(reason, policy))
+
+    # ------------------------------------------------------------------ dispatcher side
+    def on_snapshot(self, snapshot: BrokerSnapshot) -> None:
+        """Compare and correct. Runs on the dispatcher thread."""
+        try:
+            self._reconcile(snapshot)
+        finally:
+            self.runs += 1
+
+    def _reconcile(self, snapshot: BrokerSnapshot) -> None:
+        if snapshot.error:
+            self._warn("reconciliation_failed", f"{snapshot.reason}: the broker did not "
+                       f"answer ({snapshot.error}); nothing was changed", Severity.ERROR)
+            self.last_report = {"reason": snapshot.reason, "error": snapshot.error,
+                                "at": snapshot.started_at.isoformat()}
+            return
+        settled_before = snapshot.started_at - timedelta(seconds=self.settings.grace_s)
+        local_open = [o for o in self._orders.open_orders()
+                      if not o.shadow and o.updated_at <= settled_before]
+        in_flight = {o.client_order_id for o in self._orders.open_orders()} - {
+            o.client_order_id for o in local_open}
+        broker_open = [o for o in snapshot.open_orders if o.client_order_id not in in_flight]
+        book = self._portfolio.snapshot()
+        policy: Policy = "adopt_broker" if snapshot.policy == "adopt_broker" else (
+            "halt" if snapshot.policy == "halt" else "warn")
+        plan = plan_reconciliation(
+            policy=policy, local_open=local_open,
+            booked_fill_ids=self._orders.booked_fill_ids(),
+            local_positions={s: p.quantity for s, p in book.positions.items()},
+            local_cash=book.cash, broker_open=broker_open, broker_fills=snapshot.fills,
+            broker_positions=snapshot.positions, broker_cash=snapshot.cash,
+            cash_tolerance=self.settings.cash_tolerance)
+        apply_plan(plan, apply_fill=self._apply_fill, orders=self._orders,
+                   portfolio=self._portfolio, kill_switch=self._kill_switch, warn=self._warn,
+                   close_reason=f"not open at the broker ({snapshot.reason} reconciliation)")
+        self.last_report = {"reason": snapshot.reason, "at": snapshot.started_at.isoformat(),
+                            **plan.to_dict()}
+        _log.info("reconciled", reason=snapshot.reason, policy=policy,
+                  differences=len(plan.differences), halted=plan.halt)
+
+    def _warn(self, error_type: str, message: str, severity: Severity) -> None:
+        self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
+                              severity=severity, source="reconciliation",
+                              timestamp=self._clock.now(), context={}))
