@@ -1,0 +1,1 @@
+"""Binance spot's dialect: REST ``/api/v3``, signing, filters, errors and streams."""
