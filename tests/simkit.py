@@ -1,8 +1,7 @@
 """Test helpers for the exchange simulator: a fresh ``SimExchange`` per test and a real
 ccxt ``binance`` client pointed at it (as ``/work/shared/LOOPBACK-PROTOCOLS.md`` says).
 
-    from simkit import binance_client
-    pytest_plugins = ["simkit"]  # makes the `sim` fixture available in this module
+    from simkit import binance_client, sim_fixture  # noqa: F401 (the `sim` fixture)
 
     def test_something(sim: SimExchange) -> None:
         client = binance_client(sim)
@@ -46,8 +45,8 @@ def running_sim(state_dir: Path | None = None, *, symbols: tuple[str, ...] = ("B
         sim.stop()
 
 
-@pytest.fixture
-def sim() -> Iterator[SimExchange]:
+@pytest.fixture(name="sim")
+def sim_fixture() -> Iterator[SimExchange]:
     """A fresh simulator per test (see ``running_sim``)."""
     with running_sim() as started:
         yield started
