@@ -10,11 +10,9 @@ from decimal import Decimal
 
 import ccxt
 import pytest
-from simkit import binance_client, running_sim
+from simkit import binance_client, running_sim, sim_fixture  # noqa: F401 (`sim`)
 
 from livetrade.simexchange import SimExchange
-
-pytest_plugins = ["simkit"]  # the `sim` fixture
 
 D = Decimal
 
