@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 from livetrade.brokers.base import BrokerAdapter
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
@@ -19,16 +20,21 @@ from livetrade.config import (
     LiveTradeConfig,
     MarketCloseJob,
     MarketOpenJob,
+    ResilienceSection,
     SimulatedFeedSection,
 )
 from livetrade.engine import EngineSettings, LiveTradingEngine
 from livetrade.errors import ConfigError
-from livetrade.events import Event
+from livetrade.events import Event, MarketData, OrderReject
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.replay import ReplayFeed
 from livetrade.feeds.simulated import SimulatedFeed
 from livetrade.loader import load_strategy
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
+from livetrade.resilience import BreakerSettings, RetryPolicy
+from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
+from livetrade.resilience.shadow import DegradeSettings, ShadowingBroker
+from livetrade.resilience.tripwires import TripWires
 from livetrade.risk import RiskLimits
 from livetrade.scheduling import DiskcacheFiredStore, TradingScheduler
 from livetrade.state.manager import StateManager, StateSettings
@@ -125,10 +131,41 @@ def build_broker(section: BrokerSection, clock: Clock) -> BrokerAdapter:
     )
 
 
+def guard_broker(broker: BrokerAdapter, section: ResilienceSection, clock: Clock
+                 ) -> BrokerAdapter:
+    """A live broker wrapped in retries, breakers and deadlines (and shadow mode when
+    ``degrade_to_paper``); an inline broker (the paper broker) as it is: it does no I/O
+    that could fail, and wrapping it would move it off the dispatcher thread."""
+    if broker.inline:
+        return broker
+    r = section
+    settings = ResilienceSettings(
+        retry=RetryPolicy(attempts=r.retry_attempts, initial_s=r.retry_initial_s,
+                          multiplier=r.retry_multiplier, max_s=r.retry_max_s,
+                          jitter_s=r.retry_jitter_s, deadline_s=r.retry_deadline_s),
+        submit_retry=RetryPolicy(attempts=r.submit_attempts, initial_s=r.retry_initial_s,
+                                 multiplier=r.retry_multiplier, max_s=r.retry_max_s,
+                                 jitter_s=r.retry_jitter_s),
+        breakers=BreakerSettings(fail_max=r.breaker_fail_max,
+                                 reset_timeout_s=r.breaker_reset_timeout_s),
+        submit_timeout_s=r.submit_timeout_s, cancel_timeout_s=r.cancel_timeout_s,
+        positions_timeout_s=r.positions_timeout_s, account_timeout_s=r.account_timeout_s,
+        connect_timeout_s=r.connect_timeout_s)
+    live = ResilientBroker(broker, settings, clock=clock)
+    if not r.degrade_to_paper:
+        return live
+    # The shadow venue's own account is irrelevant (the engine books shadow fills on its
+    # own book); it only needs the same prices, which it gets from the engine's feeds.
+    shadow = PaperBroker(PaperBrokerConfig(initial_cash=Decimal(10) ** 12), clock=clock)
+    return ShadowingBroker(live, shadow, DegradeSettings(
+        degrade_after_s=r.degrade_after_s, probe_interval_s=r.probe_interval_s,
+        resume_policy=r.resume_policy), clock=clock)
+
+
 def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
     """Wire strategy, broker, feeds, risk limits and settings from ``config``."""
     clock = clock or SystemClock()
-    broker = build_broker(config.broker, clock)
+    broker = guard_broker(build_broker(config.broker, clock), config.resilience, clock)
     e = config.engine
     r = config.risk
     prefix = e.order_id_prefix or run_prefix()
@@ -149,7 +186,10 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
                                 conflate_depth=e.conflate_depth,
                                 max_pending_market_data=e.max_pending_market_data,
                                 stop_timeout_s=e.stop_timeout_s,
-                                closed_orders_kept=e.closed_orders_kept),
+                                closed_orders_kept=e.closed_orders_kept,
+                                reconcile_interval_s=config.state.reconcile_interval_s,
+                                reconcile_policy=config.state.reconcile_policy,
+                                cash_tolerance=config.state.cash_tolerance),
         risk_limits=RiskLimits(r.max_order_quantity, r.max_order_notional,
                                r.max_position_quantity, r.max_open_orders,
                                r.max_orders_per_second),
@@ -158,4 +198,11 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
         state=StateManager(settings, clock) if (settings := state_settings(config)) else None,
     )
     engines.append(engine)
+    res = config.resilience
+    if res.kill_after_rejects is not None or res.max_drawdown is not None:
+        wires = TripWires(kill=engine.engage_kill_switch, clock=clock,
+                          equity=engine.portfolio.equity, max_rejects=res.kill_after_rejects,
+                          reject_window_s=res.reject_window_s, max_drawdown=res.max_drawdown)
+        engine.dispatcher.subscribe(OrderReject, wires.on_reject, "tripwires.reject")
+        engine.dispatcher.subscribe(MarketData, wires.on_market_data, "tripwires.drawdown")
     return engine
