@@ -97,6 +97,7 @@ class SimExchange:
             limiter=self._limiter, faults=self.faults,
             admin=lambda m, p, b: admin.handle(self, m, p, b), stopping=self._stopping)
         self._http_thread = threading.Thread(target=self._http.serve_forever,
+                                             kwargs={"poll_interval": 0.05},
                                              name="sim-rest", daemon=True)
         self._prices = PriceDriver(
             self.set_price, symbols=self.config.symbols, prices=self.venue.market.price,
