@@ -172,6 +172,11 @@ class BinanceStreamFeedSection(_Section):
     ping_interval_s: float = Field(20.0, gt=0)
     ping_timeout_s: float = Field(10.0, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
+    reconnect_initial_s: float = Field(0.5, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    resync_timeout_s: float = Field(5.0, gt=0)
+    max_message_bytes: int = Field(1_000_000, gt=0)
+    klines_closed_only: bool = True
 
 
 class CCXTPollingFeedSection(_Section):
@@ -185,6 +190,8 @@ class CCXTPollingFeedSection(_Section):
     interval_s: float = Field(1.0, gt=0)
     timeout_ms: int = Field(10_000, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
+    stale_after_s: float = Field(30.0, gt=0)
+    error_backoff_max_s: float = Field(30.0, gt=0)
 
 
 FeedSection = Annotated[
