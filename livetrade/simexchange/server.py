@@ -76,12 +76,11 @@ class SimExchange:
             raise ConfigError(f"sim-exchange binds loopback only, not {self.config.host!r} "
                               "(allow_remote to override)")
         self._wall_ms = wall_ms or (lambda: int(time.time() * 1000))
-        self.api_key = self.config.api_key or secrets.token_hex(32)
-        self.api_secret = self.config.api_secret or secrets.token_hex(32)
         self.faults = FaultInjector(self.config.faults)
         self._stopping = threading.Event()
         self._store = (VenueStore(self.config.state_dir)
                        if self.config.state_dir is not None else None)
+        self.api_key, self.api_secret = self._credentials()
         self.venue = Venue(self.config, self.server_ms, self._store,
                            fill_faults=self.faults.fill_faults)
         self._api = BinanceApi(self.venue, self.server_ms)
@@ -108,6 +107,19 @@ class SimExchange:
 
     def __repr__(self) -> str:
         return f"SimExchange(rest_url={self.rest_url!r}, ws_url={self.ws_url!r})"
+
+    def _credentials(self) -> tuple[str, str]:
+        """Configured, else the ones stored with the state, else new (and stored)."""
+        if self.config.api_key and self.config.api_secret:
+            return self.config.api_key, self.config.api_secret
+        stored = self._store.credentials() if self._store is not None else None
+        if stored is not None and not self.config.api_key:
+            return stored
+        key = self.config.api_key or secrets.token_hex(32)
+        secret = self.config.api_secret or secrets.token_hex(32)
+        if self._store is not None:
+            self._store.save_credentials(key, secret)
+        return key, secret
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -75,5 +75,17 @@ class VenueStore:
                 self._cache.set(f"trade:{trade.trade_id}", json.dumps(trade.to_json()))
             self._cache.set("meta", json.dumps(meta))
 
+    def credentials(self) -> tuple[str, str] | None:
+        """The API key and secret this venue was first started with, if any."""
+        stored = self._cache.get("credentials")
+        if stored is None:
+            return None
+        key, secret = json.loads(str(stored))
+        return str(key), str(secret)
+
+    def save_credentials(self, api_key: str, api_secret: str) -> None:
+        """Keep generated credentials so a restarted venue accepts the same client."""
+        self._cache.set("credentials", json.dumps([api_key, api_secret]))
+
     def close(self) -> None:
         self._cache.close()
