@@ -24,6 +24,7 @@ examples:
   livetrade replay data.csv --strategy examples/sma_crossover.py:SmaCrossover --param fast=5
   livetrade config check my.toml                every problem in a config, with file:line
   livetrade state show my.toml                  the last checkpoint and recovery report
+  livetrade sim-exchange --state sim/           a Binance-compatible exchange on 127.0.0.1
 
 Run 'livetrade COMMAND --help' for a command's options.
 """
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--yes", action="store_true", help="really move it aside")
         if action != "reset":
             p.add_argument("--json", action="store_true", help="machine-readable output")
+    from livetrade.cli.sim_cmd import add_parser as add_sim_parser  # argparse-only module
+
+    add_sim_parser(sub)
     return parser
 
 
@@ -156,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livetrade.cli.state_cmd import state_command
 
         return state_command(args)
+    if args.command == "sim-exchange":
+        from livetrade.cli.sim_cmd import sim_command
+
+        return sim_command(args)
     if args.command in ("config", "state"):
         parser.parse_args([args.command, "--help"])
     parser.print_help()
