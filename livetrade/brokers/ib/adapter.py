@@ -100,12 +100,16 @@ class IBAdapter(BrokerAdapter):
         async def make() -> IBSession:
             return IBSession(lib, self.settings, contracts, sink, self._clock)
 
+        session = self._session = loop.call(make, self.settings.connect_timeout_s)
         try:
-            self._session = loop.call(make, self.settings.connect_timeout_s)
-            session = self._session
             loop.call(session.connect, self.settings.connect_timeout_s * 2 + _MARGIN_S)
         except BaseException:
-            self._teardown()
+            # Close the socket on its own loop (an IB object left connected would try
+            # from its finaliser, after the loop is gone), then end the thread.
+            try:
+                loop.call(session.close, self.settings.request_timeout_s)
+            finally:
+                self._teardown()
             raise
 
     def disconnect(self) -> None:

@@ -225,7 +225,7 @@ class IBSession:
             return cached
         spec = self.contracts.spec(symbol)
         found = await self.ib.qualifyContractsAsync(spec.to_ib(self.lib))
-        if not found or not found[0].conId:
+        if not found or found[0] is None or not found[0].conId:  # ib_async: [None]
             raise PermanentBrokerError(f"IB does not know contract {symbol!r}",
                                        symbol=symbol, spec=f"{spec.symbol}:{spec.sec_type}")
         self.contracts.remember(symbol, found[0])

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -55,6 +56,8 @@ class TWSPeer:
         self.prices: dict[str, Decimal] = {}
         self.requests: list[int] = []  # every request id received, in order
         self.connections = 0  # API sessions started so far
+        self.auto_stocks = True  # unknown USD stock symbols are created on first request
+        self.commission_reports = True  # False: executions arrive without their commission
         self._plans: deque[Plan] = deque()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -137,6 +140,10 @@ class TWSPeer:
     def close(self) -> None:
         """Stop accepting, drop every client. Idempotent."""
         self._closing = True
+        # A thread blocked in accept() keeps a closed listener alive on Linux (the port
+        # would still take connections): shutdown wakes it first.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self.drop_clients()
         self._acceptor.join(2.0)
@@ -154,6 +161,9 @@ class TWSPeer:
                 sock, _ = self._listener.accept()
             except OSError:
                 return  # listener closed
+            if self._closing:
+                sock.close()
+                return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._serve, args=(Session(sock),),
                              name="tws-peer-session", daemon=True).start()
@@ -224,7 +234,8 @@ class TWSPeer:
                 for execution in self.book.executions:
                     if execution.order.client_id == s.client_id or f[3] in ("", "0"):
                         s.send(m.exec_details(req_id, execution))
-                        s.send(m.commission_report(execution))
+                        if self.commission_reports:
+                            s.send(m.commission_report(execution))
                 s.send([55, 1, req_id])
             elif msg_id == m.REQ_CONTRACT_DETAILS:
                 self._contract_details(s, f)
@@ -251,7 +262,7 @@ class TWSPeer:
     def _contract_details(self, s: Session, f: list[str]) -> None:
         req_id, con_id, symbol, sec_type = int(f[2]), f[3], f[4], f[5]
         known = self.book.contracts.get(symbol)
-        if known is None and sec_type == "STK" and f[12] in ("", "USD"):
+        if known is None and self.auto_stocks and sec_type == "STK" and f[12] in ("", "USD"):
             known = self.book.contract(symbol)
         if known is None or (con_id not in ("", "0") and int(con_id) != known.con_id):
             s.send(m.error(req_id, 200, "No security definition has been found for the "
@@ -323,7 +334,8 @@ class TWSPeer:
         if owner is not None:
             owner.send(m.exec_details(-1, execution))
             owner.send(m.order_status(order))
-            owner.send(m.commission_report(execution))
+            if self.commission_reports:
+                owner.send(m.commission_report(execution))
         qty, avg = self.book.positions[symbol]
         for session in list(self._sessions):
             session.send(m.position(self.account, order.contract, qty, avg))
