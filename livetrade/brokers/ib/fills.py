@@ -63,7 +63,7 @@ class FillRouter:
         entry = self._pending.pop(exec_id, None)
         if entry is None:
             if exec_id in self._seen:
-                _log.warning("ib_late_commission", exec_id=exec_id,
+                _log.info("ib_commission_for_booked_fill", exec_id=exec_id,
                              commission=str(commission_of(fill)))
             return
         entry[1].cancel()

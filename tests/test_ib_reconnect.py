@@ -1,0 +1,164 @@
+"""Connection life of the IB adapter: dropped sockets, TWS connectivity codes, reconnects.
+
+The promise under test: a disconnect, the nightly TWS restart or an IB error code never
+corrupts the book or doubles an order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from livetrade.errors import AmbiguousOutcomeError, TransientBrokerError
+from livetrade.events import MarketData, OrderAccepted, OrderFill, Side, SystemErrorEvent
+from livetrade.orders import OrderRequest
+from livetrade.testing.ib_harness import IBHarness, ib_harness
+from livetrade.testing.tws_peer import Delay, DropConnection, Fill, Rest, TWSPeer
+from livetrade.testing.tws_peer import messages as m
+
+D = Decimal
+BUY_10 = OrderRequest("AAPL", Side.BUY, D(10))
+
+
+@pytest.fixture(params=["ib_insync", "ib_async"])
+def library(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    pytest.importorskip(name)
+    return name
+
+
+@pytest.fixture
+def h(library: str) -> Iterator[IBHarness]:
+    with ib_harness(library) as harness:
+        yield harness
+
+
+def system_errors(h: IBHarness, error_type: str) -> list[SystemErrorEvent]:
+    return [e for e in h.events.of(SystemErrorEvent) if e.error_type == error_type]
+
+
+def submit_in_background(h: IBHarness, cid: str) -> tuple[threading.Thread, list[Exception]]:
+    raised: list[Exception] = []
+
+    def run() -> None:
+        try:
+            h.adapter.submit_order(cid, BUY_10)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, raised
+
+
+def test_disconnect_mid_submit_leaves_exactly_one_order_found_by_order_ref(
+        h: IBHarness) -> None:
+    h.peer.script(DropConnection(then=Rest()))
+    with pytest.raises(AmbiguousOutcomeError):
+        h.adapter.submit_order("c1", BUY_10)
+    assert h.wait_reconnects(1)
+    found = h.adapter.get_order("c1")
+    assert found is not None
+    (at_peer,) = h.peer.orders_with_ref("c1")
+    assert found.broker_order_id == str(at_peer.perm_id)
+    assert found.request.quantity == D(10)
+    assert [o.client_order_id for o in h.adapter.get_open_orders()] == ["c1"]
+    h.adapter.submit_order("c1", BUY_10)  # a blind resend is refused by the adapter...
+    assert len(h.peer.orders_with_ref("c1")) == 1  # ...so there is still exactly one order
+    h.peer.fill("c1")
+    assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
+    assert h.events.of(OrderFill)[0].client_order_id == "c1"
+
+
+def test_an_order_filled_while_the_socket_was_down_is_booked_once_after_reconnect(
+        h: IBHarness) -> None:
+    h.peer.script(DropConnection(then=Fill(price=D("100.5"))))
+    with pytest.raises(AmbiguousOutcomeError):
+        h.adapter.submit_order("c1", BUY_10)
+    assert h.wait_reconnects(1)
+    assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
+    (fill,) = h.events.of(OrderFill)
+    assert (fill.client_order_id, fill.fill_amount, fill.commission) == ("c1", D(10), D("0.05"))
+    found = h.adapter.get_order("c1")
+    assert found is not None and found.filled_quantity == D(10)
+    assert h.adapter.get_positions() == {"AAPL": D(10)}
+
+
+def test_the_same_execution_is_never_counted_twice_across_reconnects(h: IBHarness) -> None:
+    h.peer.script(Rest())
+    h.adapter.submit_order("c1", BUY_10)
+    h.peer.fill("c1", D(4))  # seen live
+    assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
+    h.peer.drop_clients()
+    h.peer.fill("c1", D(6))  # while down (or just after): TWS re-sends both on reconnect
+    assert h.wait_reconnects(1)
+    assert h.events.wait_for(lambda e: e.count(OrderFill) == 2)
+    h.peer.drop_clients()
+    assert h.wait_reconnects(2)
+    ids = [f.fill_id for f in h.events.of(OrderFill)]
+    assert len(ids) == 2 == len(set(ids))
+    assert sum(f.fill_amount for f in h.events.of(OrderFill)) == D(10)
+    assert len(system_errors(h, "IBDisconnected")) == 2
+
+
+def test_a_dropped_socket_fails_a_pending_submit_at_once(library: str) -> None:
+    with ib_harness(library, request_timeout_s=30.0) as h:
+        h.peer.script(Delay(30.0, Rest()))
+        thread, raised = submit_in_background(h, "c1")
+        assert h.peer.wait_for(lambda: m.PLACE_ORDER in h.peer.requests)
+        h.peer.drop_clients()
+        thread.join(10.0)
+        assert not thread.is_alive()
+        (error,) = raised
+        assert isinstance(error, AmbiguousOutcomeError)
+        assert "connection to TWS lost" in str(error)  # not the 30 s timeout
+        assert system_errors(h, "IBDisconnected")
+
+
+def test_1100_fails_pending_work_and_refuses_orders_until_1102(h: IBHarness) -> None:
+    h.peer.script(Delay(1.0, Rest()))
+    thread, raised = submit_in_background(h, "c1")
+    assert h.peer.wait_for(lambda: m.PLACE_ORDER in h.peer.requests)
+    h.peer.send_error(1100, "Connectivity between IB and Trader Workstation has been lost.")
+    thread.join(10.0)
+    assert isinstance(raised[0], AmbiguousOutcomeError) and "1100" in str(raised[0])
+    assert h.events.wait_for(lambda e: bool(system_errors(h, "IBConnectivityLost")))
+    with pytest.raises(TransientBrokerError):
+        h.adapter.submit_order("c2", BUY_10)
+    assert h.peer.orders_with_ref("c2") == []
+    h.peer.send_error(1102, "Connectivity between IB and Trader Workstation has been "
+                            "restored - data maintained.")
+    assert h.events.wait_for(lambda e: bool(system_errors(h, "IBConnectivityRestored")))
+    h.adapter.submit_order("c3", BUY_10)
+    assert h.events.wait_for(
+        lambda e: any(f.client_order_id == "c3" for f in e.of(OrderFill)))
+    accepted = {a.client_order_id for a in h.events.of(OrderAccepted)}
+    assert "c1" in accepted  # the ambiguous order did arrive, and the resync found it
+
+
+def test_1101_resubscribes_market_data(h: IBHarness) -> None:
+    h.adapter.subscribe_market_data(["AAPL"])
+    assert h.peer.wait_for(lambda: h.peer.subscribers("AAPL") == 1)
+    h.peer.send_error(1101, "Connectivity between IB and TWS has been restored - data lost.")
+    assert h.peer.wait_for(lambda: h.peer.requests.count(m.REQ_MKT_DATA) == 2)
+    assert h.peer.wait_for(lambda: m.CANCEL_MKT_DATA in h.peer.requests)
+    assert h.peer.wait_for(lambda: h.peer.subscribers("AAPL") == 1)
+    h.peer.push_tick("AAPL", D("99.75"))
+    assert h.events.wait_for(lambda e: any(t.price == D("99.75") for t in e.of(MarketData)))
+
+
+def test_reconnects_with_backoff_while_tws_is_away(library: str) -> None:
+    with ib_harness(library) as h:
+        port = h.peer.port
+        h.peer.close()  # TWS gone (nightly restart)
+        assert h.events.wait_for(lambda e: bool(system_errors(h, "IBDisconnected")))
+        with pytest.raises(TransientBrokerError):
+            h.adapter.submit_order("c1", BUY_10)
+        with TWSPeer(port=port) as restarted:
+            assert h.wait_reconnects(1, timeout_s=10.0)
+            assert restarted.connections == 1
+            h.adapter.submit_order("c2", BUY_10)
+            assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
