@@ -116,6 +116,10 @@ class OrderManager:
         # when its order has left the closed-order history.
         self._recent_fill_ids: OrderedDict[str, None] = OrderedDict()
         self._recent_fill_capacity = max(closed_capacity * 5, 50_000)
+        # Checkpoint export, incremental: an order's exported dict is rebuilt only after
+        # it changed (every change goes through _lookup, _move or _touch under the lock).
+        self._exported: dict[str, dict[str, Any]] = {}
+        self._changed: set[str] = set()
         self.lock = threading.RLock()
         self.submitted = 0
         self.rejected = 0
@@ -142,6 +146,7 @@ class OrderManager:
                 cid = self.ids()
             order = Order(client_order_id=cid, request=request, created_at=now)
             self._open[cid] = order
+            self._changed.add(cid)
             try:
                 validate_request(request)
                 reason = self._risk.check(
@@ -267,6 +272,7 @@ class OrderManager:
                              Severity.WARNING, client_order_id=cid)
                 return True
             order.fill_ids.add(event.fill_id)
+            self._changed.add(cid)
             previous = order.filled_quantity
             total = previous + event.fill_amount
             order.average_fill_price = (
@@ -348,6 +354,7 @@ class OrderManager:
             self._open[client_order_id] = Order(client_order_id=client_order_id,
                                                 request=request, created_at=created_at,
                                                 status=S.SUBMITTED, updated_at=created_at)
+            self._changed.add(client_order_id)
             self.submitted += 1
             return True
 
@@ -362,6 +369,7 @@ class OrderManager:
                           broker_order_id=broker_order_id, filled_quantity=filled,
                           updated_at=now)
             self._open[client_order_id] = order
+            self._changed.add(client_order_id)
 
     def close_missing(self, client_order_id: str, reason: str) -> bool:
         """The broker does not have this open order: mark it canceled. ``False`` if it is
@@ -386,9 +394,15 @@ class OrderManager:
         """Open orders, the retained closed ones (oldest first) with their full lifecycle,
         the id sequence and recent fill ids of unknown orders: a checkpoint's order book."""
         with self.lock:
+            exported = self._exported
+            for cid in self._changed:
+                order = self._open.get(cid) or self._closed.get(cid)
+                if order is not None:
+                    exported[cid] = order_to_dict(order)
+            self._changed.clear()
             return {
-                "orders": [order_to_dict(o)
-                           for o in (*self._closed.values(), *self._open.values())],
+                # Shared, never-mutated dicts of immutable values: no copy needed.
+                "orders": [exported[cid] for cid in (*self._closed, *self._open)],
                 "prefix": self.ids.prefix,
                 "next_sequence": self.ids.next_sequence,
                 "recent_fill_ids": list(self._recent_fill_ids),
@@ -413,6 +427,8 @@ class OrderManager:
                                        if o.status.is_terminal)
             self._recent_fill_ids = OrderedDict(
                 (str(f), None) for f in state.get("recent_fill_ids", []))
+            self._exported = {}
+            self._changed = {*self._open, *self._closed}
             self.ids = ClientOrderIdGenerator(prefix, next_sequence)
             self.submitted = counters.get("submitted", self.submitted)
             self.rejected = counters.get("rejected", self.rejected)
@@ -429,7 +445,9 @@ class OrderManager:
 
     def _lookup(self, cid: str, event: Event) -> Order | None:
         order = self._open.get(cid)
-        if order is None:
+        if order is not None:
+            self._changed.add(cid)  # the caller is about to change it
+        else:
             closed = self._closed.get(cid)
             _log.debug("stale_order_update", client_order_id=cid, event_type=type(event).__name__,
                        status=closed.status.value if closed else "unknown")
@@ -464,12 +482,15 @@ class OrderManager:
         check_transition(order.status, status, order.client_order_id)
         order.status = status
         order.updated_at = self._clock.now()
+        self._changed.add(order.client_order_id)
         if status.is_terminal:
             cid = order.client_order_id
             self._open.pop(cid, None)
             self._closed[cid] = order
             if len(self._closed) > self._closed_capacity:
-                self._closed.popitem(last=False)
+                evicted, _ = self._closed.popitem(last=False)
+                self._exported.pop(evicted, None)
+                self._changed.discard(evicted)
 
     def _report(self, error_type: str, message: str, severity: Severity, **context: str) -> None:
         _log.warning(error_type, message=message, **context)

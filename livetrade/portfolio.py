@@ -109,6 +109,10 @@ class Portfolio:
         self._marks: dict[str, Decimal] = {}
         self._market_marked: set[str] = set()
         self._commissions = ZERO
+        # Checkpoint export, incremental: each position's exported dict is rebuilt only
+        # after it changed, so capturing a large book costs little on the dispatcher.
+        self._exported: dict[str, dict[str, Any]] = {}
+        self._changed: set[str] = set()
 
     def apply_fill(
         self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal
@@ -121,6 +125,7 @@ class Portfolio:
             pos = self._positions.get(symbol)
             if pos is None:
                 pos = self._positions[symbol] = _Position()
+            self._changed.add(symbol)
             held = pos.quantity
             new_qty = held + signed
             realized = ZERO
@@ -210,6 +215,7 @@ class Portfolio:
             pos = self._positions.get(symbol)
             if pos is None:
                 pos = self._positions[symbol] = _Position()
+            self._changed.add(symbol)
             if quantity == 0:
                 pos.average_cost = ZERO
             elif pos.quantity == 0 or (pos.quantity > 0) != (quantity > 0):
@@ -223,17 +229,25 @@ class Portfolio:
 
     # ------------------------------------------------------------------ checkpoints
     def export_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this book exactly (the checkpoint's portfolio)."""
+        """Everything needed to rebuild this book exactly (the checkpoint's portfolio).
+
+        Fresh containers of immutable values (``Decimal``, ``str``): safe to hand to another
+        thread without copying. Position dicts are shared between exports and never
+        mutated; only positions changed since the last export are rebuilt.
+        """
         with self.lock:
+            exported = self._exported
+            for symbol in self._changed:
+                p = self._positions[symbol]
+                exported[symbol] = {"symbol": symbol, "quantity": p.quantity,
+                                    "average_cost": p.average_cost, "flow": p.flow,
+                                    "booked": p.booked, "closed": p.closed}
+            self._changed.clear()
             return {
                 "initial_cash": self._initial_cash,
                 "cash": self._cash,
                 "commissions": self._commissions,
-                "positions": [
-                    {"symbol": s, "quantity": p.quantity, "average_cost": p.average_cost,
-                     "flow": p.flow, "booked": p.booked, "closed": p.closed}
-                    for s, p in self._positions.items()
-                ],
+                "positions": [exported[s] for s in self._positions],
                 "marks": dict(self._marks),
                 "market_marked": sorted(self._market_marked),
             }
@@ -263,4 +277,6 @@ class Portfolio:
             self._positions = positions
             self._marks = marks
             self._market_marked = market_marked
+            self._exported = {}
+            self._changed = set(positions)
 

@@ -117,16 +117,19 @@ class StateManager:
                 portfolio: dict[str, Any], orders: dict[str, Any]) -> Captured:
         """Call on the dispatcher thread (or with the dispatcher stopped).
 
-        Deep-copies everything: the writer thread serializes later, while the strategy and
-        the book go on changing. Raises ``StateError`` if the strategy state is not
-        copyable.
+        The writer thread serializes later, while the strategy and the book go on changing.
+        The strategy's state is deep-copied (it is the strategy's own dict). ``portfolio``
+        and ``orders`` are taken as they are: their ``export_state`` contract is fresh
+        containers of immutable values, whose shared parts are never mutated (that is what
+        keeps capturing a 10,000-order book cheap). Raises ``StateError`` if the strategy
+        state is not copyable.
         """
         try:
             state_copy = copy.deepcopy(strategy_state)
         except Exception as exc:
             raise StateError(f"strategy state cannot be copied: {exc}") from exc
-        return Captured(reason, self._clock.now(), state_copy, copy.deepcopy(portfolio),
-                        copy.deepcopy(orders), self.store.journal_sequence())
+        return Captured(reason, self._clock.now(), state_copy, portfolio, orders,
+                        self.store.journal_sequence())
 
     def build(self, captured: Captured) -> Checkpoint:
         """Validate ``captured`` into a Checkpoint; ``StateError`` if it does not validate."""
