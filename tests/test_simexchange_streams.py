@@ -124,6 +124,7 @@ def test_drop_streams_closes_every_connection(sim: SimExchange) -> None:
 def test_a_slow_consumer_is_dropped_without_blocking_the_prices() -> None:
     with running_sim(ws_queue_size=5) as sim:
         ws = connect(sim, "/ws/btcusdt@trade")
+        assert ws.sock is not None
         ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         subscribed(sim)
         for step in range(3000):  # never read: its queue overflows
