@@ -1,0 +1,58 @@
+"""Strict readers for numbers and times that arrive from a venue as JSON.
+
+Venues send prices as decimal strings ("30000.10000000"). We accept exactly that shape,
+so "NaN", "Infinity", "1e999", "-5", "0x10" or a 10,000-digit string never reach
+``Decimal`` arithmetic; each reader raises ``BadFrame`` with the counter reason to use.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from livetrade.errors import DataFeedError
+
+
+class BadFrame(DataFeedError):
+    """A frame or answer a venue parser refuses; ``reason`` names its counter."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail, reason=reason)
+        self.reason = reason
+        self.detail = detail
+
+
+_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?")
+_MAX_MS = 10**14  # year 5138: anything later is not a timestamp
+
+
+def decimal_field(obj: dict[str, Any], key: str, *, positive: bool) -> Decimal:
+    """``obj[key]`` as a finite ``Decimal`` (``> 0`` if ``positive``, else ``>= 0``)."""
+    raw = obj.get(key)
+    if isinstance(raw, Decimal):  # a JSON number (parsed with parse_float=Decimal)
+        raw = format(raw, "f") if raw.is_finite() else "nan"
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or _DECIMAL.fullmatch(raw) is None:
+        raise BadFrame("bad_number", f"{key}={str(raw)[:40]!r}")
+    value = Decimal(raw)
+    if positive and value <= 0:
+        raise BadFrame("bad_number", f"{key}={raw!r} is not positive")
+    return value
+
+
+def ms_field(obj: dict[str, Any], key: str) -> datetime:
+    """``obj[key]``, epoch milliseconds, as an aware UTC datetime."""
+    raw = obj.get(key)
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 < raw < _MAX_MS:
+        raise BadFrame("bad_number", f"{key}={str(raw)[:40]!r} is not epoch milliseconds")
+    return datetime.fromtimestamp(raw / 1000, UTC)
+
+
+def as_object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``BadFrame("bad_shape")``."""
+    if not isinstance(value, dict):
+        raise BadFrame("bad_shape", f"{what} is {type(value).__name__}, not an object")
+    return value
