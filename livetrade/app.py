@@ -202,7 +202,8 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
     if res.kill_after_rejects is not None or res.max_drawdown is not None:
         wires = TripWires(kill=engine.engage_kill_switch, clock=clock,
                           equity=engine.portfolio.equity, max_rejects=res.kill_after_rejects,
-                          reject_window_s=res.reject_window_s, max_drawdown=res.max_drawdown)
+                          reject_window_s=res.reject_window_s, max_drawdown=res.max_drawdown,
+                          engaged=lambda: engine.kill_switch.engaged)
         engine.dispatcher.subscribe(OrderReject, wires.on_reject, "tripwires.reject")
         engine.dispatcher.subscribe(MarketData, wires.on_market_data, "tripwires.drawdown")
     return engine

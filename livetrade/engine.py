@@ -481,6 +481,16 @@ class LiveTradingEngine:
             return str(self.broker.mode)
         return "live"
 
+    def release_kill_switch(self, reason: str = "operator release") -> None:
+        """Let new orders through again (an operator decided). Any thread."""
+        was = self.kill_switch.reason
+        self.kill_switch.release()
+        _log.warning("kill_switch_released", reason=reason, was=was)
+        self.dispatcher.publish(SystemErrorEvent(
+            error_type="KillSwitchReleased", message=f"kill switch released: {reason}",
+            severity=Severity.WARNING, source="operator", timestamp=self.clock.now(),
+            context={"was": was}))
+
     def reconcile_now(self, reason: str = "requested") -> None:
         """Reconcile with the broker soon (snapshot off the dispatcher). Any thread."""
         self.reconciler.request(reason)

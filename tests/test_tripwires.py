@@ -78,6 +78,12 @@ def test_configured_tripwires_are_wired_into_the_engine() -> None:
     engine.start_sync()
     engine.process(reject(1), reject(2))
     assert engine.mode == "halted"
+    engine.release_kill_switch("checked the venue")
+    assert engine.mode == "live"
+    engine.process(reject(3))
+    assert engine.mode == "live"  # re-armed from scratch: one reject is not two
+    engine.process(reject(4))
+    assert engine.mode == "halted"
     engine.stop_sync()
 
 

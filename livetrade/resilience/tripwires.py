@@ -27,9 +27,10 @@ class TripWires:
 
     def __init__(self, *, kill: Callable[[str], object], clock: Clock,
                  equity: Callable[[], Decimal], max_rejects: int | None = None,
-                 reject_window_s: float = 300.0, max_drawdown: Decimal | None = None
-                 ) -> None:
+                 reject_window_s: float = 300.0, max_drawdown: Decimal | None = None,
+                 engaged: Callable[[], bool] | None = None) -> None:
         self._kill = kill
+        self._engaged = engaged
         self._clock = clock
         self._equity = equity
         self._max_rejects = max_rejects
@@ -39,6 +40,13 @@ class TripWires:
         self._peak: Decimal | None = None
         self.tripped: str | None = None
 
+    def _rearm_if_released(self) -> None:
+        """After an operator released the switch, watch afresh (old rejects, old peak)."""
+        if self.tripped is not None and self._engaged is not None and not self._engaged():
+            self.tripped = None
+            self._rejects.clear()
+            self._peak = None
+
     def _trip(self, reason: str) -> None:
         if self.tripped is None:
             self.tripped = reason
@@ -46,6 +54,7 @@ class TripWires:
             self._kill(reason)
 
     def on_reject(self, event: OrderReject) -> None:
+        self._rearm_if_released()
         if self._max_rejects is None or self.tripped is not None:
             return
         now = self._clock.now().timestamp()
@@ -57,6 +66,7 @@ class TripWires:
                        f"(limit {self._max_rejects}); last: {event.reason}")
 
     def on_market_data(self, event: MarketData) -> None:
+        self._rearm_if_released()
         if self._max_drawdown is None or self.tripped is not None:
             return
         equity = self._equity()
