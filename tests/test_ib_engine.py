@@ -1,0 +1,170 @@
+"""The engine with IBAdapter, end to end against the TWS peer, and the thread boundary.
+
+Market data comes over the IB connection itself (``[broker] market_data = true``): the peer
+streams last-price ticks, the adapter turns them into ``MarketData`` events, the example
+``SmaCrossover`` trades on them, and its orders go back to the peer through the adapter.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from examples.sma_crossover import SmaCrossover
+from livetrade.brokers.base import EventSink
+from livetrade.brokers.ib.adapter import IBAdapter
+from livetrade.engine import LiveTradingEngine
+from livetrade.events import Event, MarketData, OrderFill
+from livetrade.orders import OrderRequest
+from livetrade.testing.ib_harness import ib_section
+from livetrade.testing.tws_peer import TWSPeer
+
+D = Decimal
+Observation = tuple[str, int, object, object]  # where, thread ident, set loop, running loop
+
+
+def observe(where: str, into: list[Observation]) -> None:
+    """Which event loop (if any) this thread has set, and which one is running."""
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    into.append((where, threading.get_ident(), getattr(local, "_loop", None),
+                 asyncio._get_running_loop()))
+
+
+class ObservedSma(SmaCrossover):
+    """The example strategy, noting the loop state of the dispatcher thread it runs on."""
+
+    def __init__(self, seen: list[Observation]) -> None:
+        super().__init__(fast=2, slow=4, quantity=10)
+        self.seen = seen
+        self.ticks = 0
+        self.fills: list[OrderFill] = []
+        self.changed = threading.Condition()
+
+    def on_market_data(self, event: MarketData) -> None:
+        observe("dispatcher", self.seen)
+        super().on_market_data(event)
+        with self.changed:
+            self.ticks += 1
+            self.changed.notify_all()
+
+    def on_fill(self, fill: OrderFill) -> None:
+        observe("dispatcher", self.seen)
+        super().on_fill(fill)
+        with self.changed:
+            self.fills.append(fill)
+            self.changed.notify_all()
+
+
+class ObservedIBAdapter(IBAdapter):
+    """The real adapter, noting the loop state of the threads that call it and of the
+    thread its events come from."""
+
+    seen: list[Observation]
+
+    def connect(self, sink: EventSink) -> None:
+        observe("engine-start", self.seen)
+
+        def noting(event: Event) -> None:
+            observe("adapter", self.seen)
+            sink(event)
+        super().connect(noting)
+
+    def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
+        observe("executor", self.seen)
+        super().submit_order(client_order_id, request)
+
+
+@pytest.fixture(params=["ib_insync", "ib_async"])
+def library(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    pytest.importorskip(name)
+    return name
+
+
+@pytest.fixture
+def peer() -> Iterator[TWSPeer]:
+    with TWSPeer() as started:
+        started.set_price("AAPL", D(100))
+        yield started
+
+
+def in_plain_thread(work: Callable[[], object]) -> None:
+    """Run ``work`` on a fresh plain thread (no event loop) and wait for it."""
+    thread = threading.Thread(target=work, name="plain")
+    thread.start()
+    thread.join(30.0)
+    assert not thread.is_alive()
+
+
+def test_sma_crossover_trades_through_ib_end_to_end_with_asyncio_confined(
+        peer: TWSPeer, library: str) -> None:
+    seen: list[Observation] = []
+    adapter = ObservedIBAdapter.from_section(
+        ib_section(peer.port, library, market_data=True, symbols=["AAPL"]))
+    assert isinstance(adapter, ObservedIBAdapter)
+    adapter.seen = seen
+    strategy = ObservedSma(seen)
+    engine = LiveTradingEngine(strategy, broker=adapter)
+    in_plain_thread(engine.start)
+    try:
+        assert peer.wait_for(lambda: peer.subscribers("AAPL") == 1)
+
+        def tick(price: int | str) -> None:
+            with strategy.changed:
+                before = strategy.ticks
+                peer.push_tick("AAPL", D(price))
+                assert strategy.changed.wait_for(lambda: strategy.ticks > before, 5.0)
+
+        for price in (100, 100, 100, 100, 101, 103):  # fast SMA crosses above: buy 10
+            tick(price)
+        with strategy.changed:
+            assert strategy.changed.wait_for(lambda: len(strategy.fills) == 1, 5.0)
+        for price in (99, 96, 94):  # crosses below: sell the position
+            tick(price)
+        with strategy.changed:
+            assert strategy.changed.wait_for(lambda: len(strategy.fills) == 2, 5.0)
+        assert engine.wait_until_idle(5.0)
+        status = engine.status()
+    finally:
+        in_plain_thread(engine.stop)
+
+    buy, sell = strategy.fills
+    assert (buy.fill_amount, buy.fill_price, buy.commission) == (D(10), D(103), D("0.05"))
+    assert (sell.fill_amount, sell.fill_price) == (D(10), D(94))
+    assert status.fills == 2 and status.positions.get("AAPL", D(0)) == 0
+    assert [(e.order.action, e.shares) for e in peer.book.executions] == [
+        ("BUY", D(10)), ("SELL", D(10))]
+    assert peer.book.positions["AAPL"][0] == 0
+
+    # Nothing of asyncio escapes: only the adapter's own thread has a loop.
+    ib_threads = {ident for where, ident, loop, _ in seen if where == "adapter"}
+    assert len(ib_threads) == 1 and all(loop is not None for w, _, loop, _ in seen
+                                        if w == "adapter")
+    others = [o for o in seen if o[0] != "adapter"]
+    assert {o[0] for o in others} == {"engine-start", "dispatcher", "executor"}
+    assert all(ident not in ib_threads for _, ident, _, _ in others)
+    assert all(loop is None and running is None for _, _, loop, running in others)
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    assert getattr(local, "_loop", None) is None  # the test's own thread, too
+    assert not any(t.name == "livetrade-ib-loop" for t in threading.enumerate())
+
+
+def test_only_the_ib_package_imports_asyncio_or_an_ib_library() -> None:
+    root = Path(__file__).resolve().parent.parent / "livetrade"
+    confined = root / "brokers" / "ib"
+    offenders = []
+    for path in root.rglob("*.py"):
+        if confined in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("asyncio", "ib_insync", "ib_async") for n in names):
+                offenders.append(str(path.relative_to(root)))
+    assert offenders == []
