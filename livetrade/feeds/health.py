@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from livetrade.clock import Clock
+from livetrade.events import Severity, SystemErrorEvent, trusted
+
 _log = structlog.get_logger("livetrade.feeds.health")
 
 
@@ -146,3 +149,48 @@ class FeedHealthTracker:
             return FeedHealth(connected=self._connected, stale=self._stale,
                               last_message_age_s=age, reconnects=self._reconnects,
                               counters=dict(self._counters))
+
+
+class StaleWatchdog:
+    """A small thread that asks the tracker about staleness every quarter of a second (or
+    ``stale_after_s / 4`` if shorter) and calls ``on_stale(silence_s)`` once per episode."""
+
+    def __init__(self, tracker: FeedHealthTracker, on_stale: Callable[[float], None]) -> None:
+        self._tracker = tracker
+        self._on_stale = on_stale
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"livetrade-feed-{tracker.name}-watchdog")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """End the thread and wait for it. Blocks (at most one check)."""
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        interval = min(0.25, self._tracker.stale_after_s / 4)
+        while not self._done.wait(interval):
+            silence = self._tracker.check_stale()
+            if silence is not None:
+                self._on_stale(silence)
+
+
+def stale_event(feed: str, silence_s: float, connected: bool, clock: Clock) -> SystemErrorEvent:
+    """The one warning a stale episode produces (engine lane: it jumps the data queue)."""
+    _log.warning("feed_stale", feed=feed, silence_s=round(silence_s, 3), connected=connected)
+    return trusted(SystemErrorEvent, error_type="FeedStale", severity=Severity.WARNING,
+                   source=f"feed:{feed}", timestamp=clock.now(),
+                   message=f"no market data for {silence_s:.1f}s",
+                   context={"silence_s": f"{silence_s:.3f}", "connected": str(connected)})
+
+
+def recovered_event(feed: str, clock: Clock) -> SystemErrorEvent:
+    """Said once when data flows again after a stale episode or a failure streak."""
+    _log.info("feed_recovered", feed=feed)
+    return trusted(SystemErrorEvent, error_type="FeedRecovered", severity=Severity.INFO,
+                   source=f"feed:{feed}", message="market data flowing again",
+                   timestamp=clock.now())

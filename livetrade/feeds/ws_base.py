@@ -52,7 +52,14 @@ from livetrade.clock import Clock
 from livetrade.errors import DataFeedError
 from livetrade.events import FeedError, MarketData, Severity, SystemErrorEvent, trusted
 from livetrade.feeds.base import DataFeed
-from livetrade.feeds.health import Backoff, FeedHealth, FeedHealthTracker
+from livetrade.feeds.health import (
+    Backoff,
+    FeedHealth,
+    FeedHealthTracker,
+    StaleWatchdog,
+    recovered_event,
+    stale_event,
+)
 from livetrade.feeds.wire import BadFrame
 
 _log = structlog.get_logger("livetrade.feeds.ws")
@@ -131,7 +138,6 @@ class WebSocketFeed(DataFeed):
         self._opens = 0
         self._closed_at: float | None = None
         self._data_on_connection = False
-        self._done = threading.Event()
 
     # -- venue part ---------------------------------------------------------------------------
     @abstractmethod
@@ -174,8 +180,7 @@ class WebSocketFeed(DataFeed):
     # -- feed thread --------------------------------------------------------------------------
     def run(self, sink: EventSink) -> None:
         self._sink = sink
-        watchdog = threading.Thread(target=self._watch, name=f"livetrade-feed-{self.name}-wd",
-                                    daemon=True)
+        watchdog = StaleWatchdog(self._health, self._on_stale)
         watchdog.start()
         attempt = 0
         try:
@@ -193,8 +198,7 @@ class WebSocketFeed(DataFeed):
                           attempt=attempt)
                 self._sleep(delay)
         finally:
-            self._done.set()
-            watchdog.join()
+            watchdog.close()
             self._health.set_connected(False)
 
     def _connect_once(self) -> None:
@@ -328,25 +332,11 @@ class WebSocketFeed(DataFeed):
             sink(event)
 
     def _announce_fresh(self) -> None:
-        self._publish(trusted(SystemErrorEvent, error_type="FeedRecovered",
-                              severity=Severity.INFO, source=f"feed:{self.name}",
-                              message="market data flowing again", timestamp=self._clock.now()))
+        self._publish(recovered_event(self.name, self._clock))
 
-    # -- watchdog thread ----------------------------------------------------------------------
-    def _watch(self) -> None:
-        interval = min(0.25, self.settings.stale_after_s / 4)
-        while not self._done.wait(interval):
-            silence = self._health.check_stale()
-            if silence is None:
-                continue
-            connected = self._health.snapshot().connected
-            _log.warning("feed_stale", feed=self.name, silence_s=round(silence, 3),
-                         connected=connected)
-            self._publish(trusted(
-                SystemErrorEvent, error_type="FeedStale", severity=Severity.WARNING,
-                source=f"feed:{self.name}", timestamp=self._clock.now(),
-                message=f"no market data for {silence:.1f}s",
-                context={"silence_s": f"{silence:.3f}", "connected": str(connected)}))
+    def _on_stale(self, silence_s: float) -> None:
+        self._publish(stale_event(self.name, silence_s, self._health.snapshot().connected,
+                                  self._clock))
 
 
 def _shutdown(raw: socket.socket) -> None:
