@@ -38,7 +38,7 @@ def test_trade_stream_delivers_each_price_step(sim: SimExchange) -> None:
     first, second = receive(ws), receive(ws)
     assert first["e"] == "trade" and first["s"] == "BTCUSDT"
     assert (first["p"], first["q"]) == ("30100.00000000", "0.50000000")
-    assert second["p"] == "30200.00000000" and second["t"] == first["t"] + 2
+    assert second["p"] == "30200.00000000" and second["t"] == first["t"] + 1  # per symbol
     ws.close()
 
 

@@ -1,12 +1,13 @@
 """The simulated price path: last price, top of book and 1-minute candles per symbol.
 
 Why here and not in a front door: every dialect publishes the same steps (a trade, a
-best bid/ask, a candle update); only their JSON differs. Not thread-safe on its own: the
-venue calls it under its lock.
+best bid/ask, a candle update); only their JSON differs. Thread-safe: the venue steps it
+under its own lock while REST handlers read it from their threads.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from decimal import Decimal
 
@@ -29,40 +30,51 @@ class MarketState:
         self._volumes: dict[str, Decimal] = {s: Decimal(0) for s in specs}
         self._klines: dict[str, deque[Kline]] = {s: deque(maxlen=KLINE_HISTORY) for s in specs}
         self._last_tick: dict[str, MarketTick] = {}
+        self._lock = threading.Lock()
 
     def price(self, symbol: str) -> Decimal:
-        return self._prices[symbol]
+        with self._lock:
+            return self._prices[symbol]
 
     def volume(self, symbol: str) -> Decimal:
         """Volume of the last step (what participation shares out)."""
-        return self._volumes.get(symbol, Decimal(0))
+        with self._lock:
+            return self._volumes.get(symbol, Decimal(0))
 
     def prices(self) -> dict[str, Decimal]:
-        return dict(self._prices)
+        with self._lock:
+            return dict(self._prices)
 
     def book(self, symbol: str) -> tuple[Decimal, Decimal]:
+        return self._book(symbol, self.price(symbol))
+
+    def _book(self, symbol: str, price: Decimal) -> tuple[Decimal, Decimal]:
         tick = self._specs[symbol].tick_size
-        price = self._prices[symbol]
         return max(price - tick, tick), price + tick
 
     def step(self, symbol: str, price: Decimal, volume: Decimal, time_ms: int,
              trade_id: int) -> tuple[MarketTick, Kline]:
-        self._prices[symbol] = price
-        self._volumes[symbol] = volume
-        bid, ask = self.book(symbol)
+        bid, ask = self._book(symbol, price)
         tick = MarketTick(symbol, trade_id, price, volume, bid, ask, time_ms)
-        self._last_tick[symbol] = tick
-        candles = self._klines[symbol]
         open_ms = time_ms - time_ms % 60_000
-        if candles and candles[-1].open_ms == open_ms:
-            candles[-1].add(price, volume)
-        else:
-            candles.append(Kline(open_ms, price, price, price, price, volume))
-        return tick, candles[-1]
+        with self._lock:
+            self._prices[symbol] = price
+            self._volumes[symbol] = volume
+            self._last_tick[symbol] = tick
+            candles = self._klines[symbol]
+            if candles and candles[-1].open_ms == open_ms:
+                candles[-1].add(price, volume)
+            else:
+                candles.append(Kline(open_ms, price, price, price, price, volume))
+            last = candles[-1]
+            return tick, Kline(last.open_ms, last.open, last.high, last.low, last.close,
+                               last.volume, last.trades)
 
     def klines(self, symbol: str) -> list[Kline]:
-        return [Kline(k.open_ms, k.open, k.high, k.low, k.close, k.volume, k.trades)
-                for k in self._klines[symbol]]
+        with self._lock:
+            return [Kline(k.open_ms, k.open, k.high, k.low, k.close, k.volume, k.trades)
+                    for k in self._klines[symbol]]
 
     def last_tick(self, symbol: str) -> MarketTick | None:
-        return self._last_tick.get(symbol)
+        with self._lock:
+            return self._last_tick.get(symbol)

@@ -145,8 +145,8 @@ class SimExchange:
         self._http.close_all()
         self._http.server_close()
         self._streams.stop()
+        self.venue.close()
         if self._store is not None:
-            self.venue.persist_prices()
             self._store.close()
         log.info("sim-exchange stopped")
 

@@ -66,13 +66,14 @@ class Venue:
         self._fill_faults = fill_faults
         self._schedule = schedule or _timer
         self._lock = threading.RLock()
+        self._closed = False
         self._listeners: list[VenueListener] = []
         self.specs: dict[str, SymbolSpec] = {s: config.spec(s) for s in config.symbols}
         snapshot = store.load() if store is not None else None
         prices = {s: config.start_price(s) for s in config.symbols}
         if snapshot is None:
             self._account = Account({a: (v, Decimal(0)) for a, v in config.balances.items()})
-            self._counters = {"order": 0, "trade": 0, "market_trade": 0}
+            self._counters = {"order": 0, "trade": 0}
             self._orders: dict[int, VenueOrder] = {}
             self._trades: list[VenueTrade] = []
         else:
@@ -184,9 +185,10 @@ class Venue:
         spec = self.spec(symbol)
         price = price.quantize(spec.tick_size, rounding=ROUND_DOWN).max(spec.tick_size)
         with self._lock:
-            self._counters["market_trade"] += 1
+            counter = f"market_trade:{symbol}"  # Binance numbers trades per symbol
+            self._counters[counter] = self._counters.get(counter, 0) + 1
             tick, kline = self.market.step(symbol, price, volume, self._now_ms(),
-                                           self._counters["market_trade"])
+                                           self._counters[counter])
             for listener in self._listeners:
                 listener.on_tick(tick, kline)
             changed: list[VenueOrder] = []
@@ -311,8 +313,16 @@ class Venue:
         self._account.release(spec.quote if order.side is Side.BUY else spec.base, order.locked)
         order.locked = Decimal(0)
 
+    def close(self) -> None:
+        """Persist the last prices and stop acting on timers (delayed fills) for good."""
+        with self._lock:
+            self._commit([], [])
+            self._closed = True
+
     def _release_delayed(self, order_id: int) -> None:
         with self._lock:
+            if self._closed:
+                return
             order = self._orders.get(order_id)
             if order is None or not order.status.is_open:
                 return
@@ -338,11 +348,6 @@ class Venue:
         self._store.commit(VenueSnapshot(
             balances=self._account.snapshot(), counters=dict(self._counters),
             prices=self.market.prices(), orders=orders, trades=trades))
-
-    def persist_prices(self) -> None:
-        """Write the last prices (the account is written on every change already)."""
-        with self._lock:
-            self._commit([], [])
 
 
 def _copy(order: VenueOrder) -> VenueOrder:
