@@ -8,8 +8,8 @@ real engine in drive mode; see :mod:`benchmarks.statebench`):
    ``engine.process``: strategy state, portfolio and order book exported under their locks
    and the journal position read; in threaded mode this runs on the dispatcher thread.
    *Build* (pydantic validation into a ``Checkpoint``) and *save* (JSON, then one diskcache
-   transaction that stores it, prunes old checkpoints and the journal; to know how far
-   to prune it re-reads and re-validates the oldest kept checkpoint) are what the
+   transaction that stores it, prunes old checkpoints and the journal, reading how far
+   from a small index) are what the
    ``livetrade-state-writer`` thread does with the capture. Baselines: a bare
    ``diskcache.Cache.set``/``get`` of the same JSON text in a cache opened like the state
    store's. Also the JSON's size and, built side by side, one order (submit → journal →
@@ -698,8 +698,10 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         "through the engine and the paper broker. Ratios are of p50s (restore: of totals).")
     result.notes.append(
         "Capture runs on the dispatcher thread (engine's CheckpointDue handler, timed here "
-        "through engine.process); build and save run on the livetrade-state-writer thread. "
-        "save re-reads and re-validates the oldest kept checkpoint to prune the journal.")
+        "through engine.process; the first capture exports the whole book, later ones only "
+        "what changed); build and save run on the livetrade-state-writer thread, whose "
+        "pydantic validation and JSON hold the GIL: that, not capture, is what the "
+        "dispatcher feels with a large book.")
     result.notes.append(
         "Dispatcher impact: the book restored threaded with a fresh paper venue (policy "
         "warn), paced ticks, dispatcher publish->handler latency over the run, with "
