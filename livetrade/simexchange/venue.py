@@ -82,6 +82,9 @@ class Venue:
             self._orders = {o.order_id: o for o in snapshot.orders}
             self._trades = list(snapshot.trades)
             prices.update({s: p for s, p in snapshot.prices.items() if s in prices})
+        # Open orders only: a price step scans these, never the whole history.
+        self._open: dict[int, VenueOrder] = {
+            i: o for i, o in self._orders.items() if o.status.is_open}
         self._by_client: dict[tuple[str, str], int] = {
             (o.symbol, o.client_order_id): o.order_id for o in self._orders.values()}
         self.market = MarketState(self.specs, prices)
@@ -111,7 +114,8 @@ class Venue:
             return [_copy(o) for o in self._orders.values() if symbol in (None, o.symbol)]
 
     def open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
-        return [o for o in self.orders(symbol) if o.status.is_open]
+        with self._lock:
+            return [_copy(o) for o in self._open.values() if symbol in (None, o.symbol)]
 
     def trades(self, symbol: str | None = None) -> list[VenueTrade]:
         with self._lock:
@@ -194,7 +198,7 @@ class Venue:
             changed: list[VenueOrder] = []
             trades: list[VenueTrade] = []
             now = self._now_ms()
-            for order in list(self._orders.values()):
+            for order in list(self._open.values()):
                 if order.symbol != symbol or not order.status.is_open or order.eligible_ms > now:
                     continue
                 fills = self._match(order, arriving=False)
@@ -335,6 +339,11 @@ class Venue:
             listener.on_order(snapshot, trade, execution)
 
     def _finish_change(self, orders: list[VenueOrder], trades: list[VenueTrade]) -> None:
+        for order in orders:
+            if order.status.is_open:
+                self._open[order.order_id] = order
+            else:
+                self._open.pop(order.order_id, None)
         if not orders and not trades:
             return
         balances = self._account.snapshot()
