@@ -10,9 +10,10 @@ prices go from the venue's JSON to ``Decimal`` without passing through float.
 
 Failures: a ccxt error starts a streak; its first failure is reported as a ``FeedError``
 (warning for network and "operation failed" errors, error for the others, which a retry
-is unlikely to cure) and polling continues with capped exponential backoff; the first good poll after a streak says
-"FeedRecovered". Staleness is the websocket feeds' rule: no changed ticker for
-``stale_after_s`` (a failing venue or a frozen one) → one ``FeedStale`` warning.
+is unlikely to cure) and polling continues with capped exponential backoff; the first
+good poll after a streak says "FeedRecovered". Staleness is the websocket feeds' rule:
+no changed ticker for ``stale_after_s`` (a failing venue or a frozen one) → one
+``FeedStale`` warning.
 """
 
 from __future__ import annotations
