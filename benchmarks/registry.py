@@ -16,6 +16,7 @@ from benchmarks.suites import (
     engine_throughput,
     floor,
     hotpath,
+    ib_round_trip,
     latency,
     memory,
     order_round_trip,
@@ -46,6 +47,7 @@ SUITES: tuple[Suite, ...] = (
     Suite(7, "replay", replay.TITLE, replay.run),
     Suite(8, "memory", memory.TITLE, memory.run),
     Suite(9, "hotpath", hotpath.TITLE, hotpath.run),
+    Suite(10, "ib_round_trip", ib_round_trip.TITLE, ib_round_trip.run),
 )
 
 BY_NAME: dict[str, Suite] = {s.name: s for s in SUITES}

@@ -17,7 +17,7 @@ from livetrade.testing.tws_peer.server import TWSPeer
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m livetrade.testing.tws_peer")
-    parser.add_argument("--port", type=int, default=7497)
+    parser.add_argument("--port", type=int, default=7497, help="0: any free port")
     parser.add_argument("--price", default="100", help="starting price of every symbol")
     parser.add_argument("--symbols", default="AAPL", help="comma-separated, for ticks")
     parser.add_argument("--tick-s", type=float, default=0.0, help="0: no ticks")
