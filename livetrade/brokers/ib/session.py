@@ -10,9 +10,8 @@ needs a lock.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +22,7 @@ from livetrade.brokers.base import AccountInfo, BrokerOrder, EventSink
 from livetrade.brokers.ib.codes import CodeKind, classify
 from livetrade.brokers.ib.contracts import ContractBook
 from livetrade.brokers.ib.fills import FillRouter
+from livetrade.brokers.ib.ticks import market_data_from
 from livetrade.brokers.ib.translate import (
     CANCELED,
     REJECTED,
@@ -35,12 +35,12 @@ from livetrade.brokers.ib.translate import (
 from livetrade.clock import Clock
 from livetrade.errors import (
     AmbiguousOutcomeError,
+    BrokerError,
     OrderRejectedError,
     PermanentBrokerError,
     TransientBrokerError,
 )
 from livetrade.events import (
-    MarketData,
     OrderAccepted,
     OrderCanceled,
     OrderFill,
@@ -127,7 +127,7 @@ class IBSession:
                                        host=s.host, port=s.port) from exc
         if not self.settings.account:
             accounts = self.ib.managedAccounts()
-            self.settings = _with_account(self.settings, accounts[0] if accounts else "")
+            self.settings = replace(self.settings, account=accounts[0] if accounts else "")
         for symbol in self.contracts.specs:
             await self.contract(symbol)
         self.link_down = False
@@ -136,9 +136,10 @@ class IBSession:
         else:
             self._fills.absorb(self.ib.fills())
             self._connected_once = True
-        if s.market_data:
+        wanted = set(self._subscribed) | (set(self.contracts.specs) if s.market_data else set())
+        if wanted:
             self.ib.reqMarketDataType(s.market_data_type)
-            await self.subscribe(list(self.contracts.specs), force=True)
+            await self.subscribe(sorted(wanted), force=True)  # a new socket has none
         self.ready.set()
 
     async def close(self) -> None:
@@ -167,8 +168,12 @@ class IBSession:
             try:
                 # A fresh IB object per attempt would drop our handlers; reuse it.
                 await self.connect()
-            except TransientBrokerError as exc:
+            except (BrokerError, ConnectionError, OSError, TimeoutError) as exc:
+                # Any failure here (TWS still starting, socket dropped mid-sync) is retried:
+                # giving up would leave the engine without a broker until restarted.
                 _log.warning("ib_reconnect_failed", error=str(exc), next_delay_s=delay)
+                if self.ib.isConnected():
+                    self.ib.disconnect()
                 delay = min(delay * 2, self.settings.reconnect_max_s)
                 continue
             self.reconnects += 1
@@ -391,21 +396,14 @@ class IBSession:
             if symbol in self._subscribed and not force:
                 continue
             contract = await self.contract(symbol)
-            old = self._subscribed.pop(symbol, None)
-            if old is not None:
+            self._subscribed.pop(symbol, None)
+            if self.ib.ticker(contract) is not None:  # still subscribed on this socket
                 self.ib.cancelMktData(contract)
             self._subscribed[symbol] = self.ib.reqMktData(contract, "", False, False)
 
     def _on_tickers(self, tickers: Iterable[Any]) -> None:
-        for ticker in tickers:
-            last = float(ticker.last)
-            price = last if math.isfinite(last) else float(ticker.marketPrice())
-            if not math.isfinite(price) or price <= 0:
-                continue
-            symbol = self._symbol_of(ticker.contract)
-            size = float(ticker.lastSize) if math.isfinite(float(ticker.lastSize)) else 0.0
-            self._sink(MarketData(symbol=symbol, timestamp=self._clock.now(),
-                                  price=dec(price), volume=dec(size)))
+        for event in market_data_from(tickers, self._symbol_of, self._clock.now()):
+            self._sink(event)
 
     def _emit_system(self, error_type: str, message: str, severity: Severity,
                      **context: str) -> None:
@@ -414,7 +412,3 @@ class IBSession:
                                     source=SOURCE, timestamp=self._clock.now(),
                                     context=context))
 
-
-def _with_account(settings: SessionSettings, account: str) -> SessionSettings:
-    from dataclasses import replace
-    return replace(settings, account=account)
