@@ -157,6 +157,8 @@ def test_reconnects_with_backoff_while_tws_is_away(library: str) -> None:
         assert h.events.wait_for(lambda e: bool(system_errors(h, "IBDisconnected")))
         with pytest.raises(TransientBrokerError):
             h.adapter.submit_order("c1", BUY_10)
+        with pytest.raises(TransientBrokerError):
+            h.adapter.get_positions()  # unknown while down: never reported as flat
         with TWSPeer(port=port) as restarted:
             assert h.wait_reconnects(1, timeout_s=10.0)
             assert restarted.connections == 1

@@ -347,6 +347,7 @@ class IBSession:
 
     # ------------------------------------------------------------------ queries
     def positions(self) -> dict[str, Decimal]:
+        self._require_up()  # while down ib_insync's caches are empty, not flat
         out: dict[str, Decimal] = {}
         for pos in self.ib.positions(self.settings.account):
             symbol = self._symbol_of(pos.contract)
@@ -354,6 +355,7 @@ class IBSession:
         return out
 
     def open_orders(self) -> list[BrokerOrder]:
+        self._require_up()
         return [broker_order(self._symbol_of(t.contract), t) for t in self.ib.openTrades()
                 if t.order.orderRef]
 
@@ -371,6 +373,7 @@ class IBSession:
         return None
 
     def account_values(self) -> dict[str, Decimal]:
+        self._require_up()
         out: dict[str, Decimal] = {}
         for value in self.ib.accountValues(self.settings.account):
             if value.currency in (self.settings.currency, "BASE") and not value.modelCode:
