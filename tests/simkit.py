@@ -28,16 +28,18 @@ from livetrade.simexchange import FaultConfig, SimExchange, SimExchangeConfig
 @contextmanager
 def running_sim(state_dir: Path | None = None, *, symbols: tuple[str, ...] = ("BTC/USDT",
                 "ETH/USDT"), balances: dict[str, Decimal] | None = None,
-                faults: FaultConfig | None = None, **overrides: Any) -> Iterator[SimExchange]:
+                faults: FaultConfig | None = None, wall_ms: Callable[[], int] | None = None,
+                **overrides: Any) -> Iterator[SimExchange]:
     """A started simulator on 127.0.0.1, ports 0, manual prices (BTC 30000, ETH 2000),
-    100,000 USDT; stopped on exit. Keyword overrides go to ``SimExchangeConfig``."""
+    100,000 USDT; stopped on exit. Keyword overrides go to ``SimExchangeConfig``;
+    ``wall_ms`` replaces the venue's wall clock (epoch milliseconds)."""
     config = SimExchangeConfig(
         host="127.0.0.1", port=overrides.pop("port", 0), ws_port=overrides.pop("ws_port", 0),
         state_dir=state_dir, symbols=symbols, price_source=overrides.pop("price_source",
                                                                          "manual"),
         balances=balances if balances is not None else {"USDT": Decimal("100000")},
         faults=faults or FaultConfig(), **overrides)
-    sim = SimExchange(config)
+    sim = SimExchange(config, wall_ms=wall_ms)
     sim.start()
     try:
         yield sim

@@ -54,6 +54,22 @@ def test_combined_stream_wraps_book_ticker_and_kline(sim: SimExchange) -> None:
     ws.close()
 
 
+def test_a_step_in_a_new_minute_closes_the_previous_candle() -> None:
+    now = [1_700_000_040_000 + 40_000]  # 40 s into a minute
+    with running_sim(wall_ms=lambda: now[0]) as sim:
+        ws = connect(sim, "/ws/btcusdt@kline_1m")
+        subscribed(sim)
+        sim.set_price("BTC/USDT", D("30100"), volume=D("1"))
+        now[0] += 30_000  # the next minute
+        sim.set_price("BTC/USDT", D("30200"), volume=D("2"))
+        first, closed, current = (receive(ws)["k"] for _ in range(3))
+        assert (first["x"], first["c"]) == (False, "30100.00000000")
+        assert (closed["x"], closed["c"], closed["t"]) == (True, "30100.00000000", first["t"])
+        assert (current["x"], current["o"], current["t"]) == (
+            False, "30200.00000000", first["t"] + 60_000)
+        ws.close()
+
+
 def test_live_subscribe_and_unsubscribe_are_acknowledged(sim: SimExchange) -> None:
     ws = connect(sim, "/ws")
     ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["ethusdt@trade"], "id": 7}))

@@ -53,7 +53,9 @@ class MarketState:
         return max(price - tick, tick), price + tick
 
     def step(self, symbol: str, price: Decimal, volume: Decimal, time_ms: int,
-             trade_id: int) -> tuple[MarketTick, Kline]:
+             trade_id: int) -> tuple[MarketTick, Kline, Kline | None]:
+        """Record one step; returns the tick, the current candle, and the previous candle
+        when this step closed it (its final ``x: true`` update is due)."""
         bid, ask = self._book(symbol, price)
         tick = MarketTick(symbol, trade_id, price, volume, bid, ask, time_ms)
         open_ms = time_ms - time_ms % 60_000
@@ -62,19 +64,22 @@ class MarketState:
             self._volumes[symbol] = volume
             self._last_tick[symbol] = tick
             candles = self._klines[symbol]
+            closed = None
             if candles and candles[-1].open_ms == open_ms:
                 candles[-1].add(price, volume)
             else:
+                closed = _copy(candles[-1]) if candles else None
                 candles.append(Kline(open_ms, price, price, price, price, volume))
-            last = candles[-1]
-            return tick, Kline(last.open_ms, last.open, last.high, last.low, last.close,
-                               last.volume, last.trades)
+            return tick, _copy(candles[-1]), closed
 
     def klines(self, symbol: str) -> list[Kline]:
         with self._lock:
-            return [Kline(k.open_ms, k.open, k.high, k.low, k.close, k.volume, k.trades)
-                    for k in self._klines[symbol]]
+            return [_copy(k) for k in self._klines[symbol]]
 
     def last_tick(self, symbol: str) -> MarketTick | None:
         with self._lock:
             return self._last_tick.get(symbol)
+
+
+def _copy(k: Kline) -> Kline:
+    return Kline(k.open_ms, k.open, k.high, k.low, k.close, k.volume, k.trades)

@@ -51,8 +51,11 @@ class _StreamPublisher:
     def on_balances(self, balances: dict[str, tuple[Decimal, Decimal]], time_ms: int) -> None:
         self._streams.publish({USER: shapes.account_position(balances, time_ms)})
 
-    def on_tick(self, tick: MarketTick, kline: Kline) -> None:
+    def on_tick(self, tick: MarketTick, kline: Kline, closed: Kline | None) -> None:
         name = shapes.venue_id(tick.symbol).lower()
+        if closed is not None:  # the finished candle's last update, x = true
+            self._streams.publish({f"{name}@kline_1m": shapes.kline_event(
+                tick.symbol, closed, tick.time_ms)})
         self._streams.publish({
             f"{name}@trade": shapes.trade_event(tick),
             f"{name}@bookTicker": shapes.book_ticker_event(tick),

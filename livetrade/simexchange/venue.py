@@ -46,7 +46,7 @@ class VenueListener(Protocol):
 
     def on_balances(self, balances: dict[str, tuple[Decimal, Decimal]], time_ms: int) -> None: ...
 
-    def on_tick(self, tick: MarketTick, kline: Kline) -> None: ...
+    def on_tick(self, tick: MarketTick, kline: Kline, closed: Kline | None) -> None: ...
 
 
 FillFaults = Callable[[], tuple[int, float | None]]
@@ -191,10 +191,10 @@ class Venue:
         with self._lock:
             counter = f"market_trade:{symbol}"  # Binance numbers trades per symbol
             self._counters[counter] = self._counters.get(counter, 0) + 1
-            tick, kline = self.market.step(symbol, price, volume, self._now_ms(),
-                                           self._counters[counter])
+            tick, kline, closed = self.market.step(symbol, price, volume, self._now_ms(),
+                                                   self._counters[counter])
             for listener in self._listeners:
-                listener.on_tick(tick, kline)
+                listener.on_tick(tick, kline, closed)
             changed: list[VenueOrder] = []
             trades: list[VenueTrade] = []
             now = self._now_ms()

@@ -70,7 +70,8 @@ class StreamServer:
         self._clients: set[_Client] = set()
         self._lock = threading.Lock()
         self._server: Server = serve(self._handle, host, port,
-                                     process_request=self._check_path, compression=None)
+                                     process_request=self._check_path, compression=None,
+                                     close_timeout=1)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="sim-ws", daemon=True)
 
@@ -82,6 +83,7 @@ class StreamServer:
         self._thread.start()
 
     def stop(self) -> None:
+        self.drop_all()  # first: a client that never answers a close frame cannot stall us
         self._server.shutdown()
         self.drop_all()
         self._thread.join(timeout=5)
