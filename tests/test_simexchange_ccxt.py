@@ -160,3 +160,24 @@ def test_orders_view_lists_every_accepted_order(sim: SimExchange) -> None:
     client.create_order("BTC/USDT", "limit", "buy", 0.01, 29000, params={"clientOrderId": "v-2"})
     assert [(o["clientOrderId"], o["status"]) for o in sim.orders("BTC/USDT")] == [
         ("v-1", "FILLED"), ("v-2", "NEW")]
+
+
+def test_market_buy_by_cost_sends_quote_order_qty(sim: SimExchange) -> None:
+    client = binance_client(sim)
+    order = client.create_market_buy_order_with_cost("BTC/USDT", 600)
+    assert "quoteOrderQty=600" in str(client.last_request_body)
+    assert order["status"] == "closed" and order["filled"] == 0.02  # 600 / 30000
+
+
+def test_new_order_resp_type_ack_result_full(sim: SimExchange) -> None:
+    client = binance_client(sim)
+    shapes = {}
+    for kind in ("ACK", "RESULT", "FULL"):
+        reply = client.private_post_order({
+            "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001",
+            "newClientOrderId": f"resp-{kind}", "newOrderRespType": kind})
+        shapes[kind] = set(reply)
+    assert shapes["ACK"] == {"symbol", "orderId", "orderListId", "clientOrderId",
+                             "transactTime"}
+    assert {"status", "executedQty", "cummulativeQuoteQty"} <= shapes["RESULT"]
+    assert "fills" not in shapes["RESULT"] and shapes["FULL"] == shapes["RESULT"] | {"fills"}
