@@ -243,3 +243,13 @@ def test_market_data_streams_over_the_same_connection(h: IBHarness) -> None:
     assert h.events.wait_for(lambda e: e.count(MarketData) >= 1)
     tick = h.events.of(MarketData)[-1]
     assert (tick.symbol, tick.price, tick.volume) == ("AAPL", D("101.37"), D(300))
+
+
+def test_every_trade_tick_of_a_burst_becomes_an_event_in_order(h: IBHarness) -> None:
+    h.adapter.subscribe_market_data(["AAPL"])
+    assert h.peer.wait_for(lambda: h.peer.subscribers("AAPL") == 1)
+    prices = [D("100.01") + D(i) / 100 for i in range(20)]
+    for price in prices:  # faster than the loop turns: ib_insync coalesces its ticker
+        h.peer.push_tick("AAPL", price)
+    assert h.events.wait_for(lambda e: e.count(MarketData) == len(prices))
+    assert [t.price for t in h.events.of(MarketData)] == prices

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,15 +18,18 @@ from pathlib import Path
 import pytest
 
 from examples.sma_crossover import SmaCrossover
+from livetrade.app import build_engine
 from livetrade.brokers.base import EventSink
 from livetrade.brokers.ib.adapter import IBAdapter
+from livetrade.config import load_config
 from livetrade.engine import LiveTradingEngine
 from livetrade.events import Event, MarketData, OrderFill
 from livetrade.orders import OrderRequest
 from livetrade.testing.ib_harness import ib_section
-from livetrade.testing.tws_peer import TWSPeer
+from livetrade.testing.tws_peer import DropConnection, Rest, TWSPeer
 
 D = Decimal
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 Observation = tuple[str, int, object, object]  # where, thread ident, set loop, running loop
 
 
@@ -168,3 +172,43 @@ def test_only_the_ib_package_imports_asyncio_or_an_ib_library() -> None:
             if any(n.split(".")[0] in ("asyncio", "ib_insync", "ib_async") for n in names):
                 offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def test_engine_from_config_survives_a_disconnect_mid_submit_with_one_order(
+        peer: TWSPeer, library: str, tmp_path: Path) -> None:
+    """The whole configured stack (resilience wrappers included): the strategy's buy is sent,
+    the socket drops before TWS answers, the adapter reconnects, the order is found again by
+    its orderRef and filled - and TWS holds exactly one order."""
+    text = (EXAMPLES / "ib-paper.toml").read_text(encoding="utf-8")
+    text = text.replace("port = 7497 ", f"port = {peer.port} ").replace(
+        'library = "ib_insync"', f'library = "{library}"').replace(
+        'symbols = ["AAPL", "MSFT"]', 'symbols = ["AAPL"]').replace(
+        "params = { fast = 5, slow = 20, quantity = \"1\" }",
+        "params = { fast = 2, slow = 4, quantity = \"10\" }").replace(
+        "reconnect_initial_s = 1 ", "reconnect_initial_s = 0.05 ").replace(
+        "max_order_notional = \"5000\"", "max_order_notional = \"5000000\"")
+    text += "\n[resilience]\nretry_initial_s = 0.05\nretry_max_s = 0.2\n"
+    path = tmp_path / "ib.toml"
+    path.write_text(text, encoding="utf-8")
+    engine = build_engine(load_config(path))
+    in_plain_thread(engine.start)
+    try:
+        assert peer.wait_for(lambda: peer.subscribers("AAPL") == 1)
+        peer.script(DropConnection(then=Rest()))
+        for price in (100, 100, 100, 100, 101, 103):  # crosses above: the strategy buys
+            peer.push_tick("AAPL", D(price))
+        assert peer.wait_for(lambda: len(peer.book.orders) == 1, 10.0)
+        assert peer.wait_for(lambda: peer.connections >= 2, 10.0)  # reconnected
+        (order,) = peer.book.orders.values()
+        assert engine.wait_until_idle(5.0)
+        peer.fill(order.order_ref)
+        deadline = time.monotonic() + 10.0
+        while engine.status().positions.get("AAPL") != D(10) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        status = engine.status()
+    finally:
+        in_plain_thread(engine.stop)
+    assert status.positions.get("AAPL") == D(10)
+    assert status.fills == 1
+    assert len(peer.book.orders) == 1  # never re-sent
+    assert len(peer.orders_with_ref(order.order_ref)) == 1
