@@ -217,7 +217,9 @@ class IBSession:
             await self.ib.reqPositionsAsync()
             if resubscribe:
                 await self.subscribe(list(self._subscribed), force=True)
-        except (TimeoutError, ConnectionError) as exc:
+        except (BrokerError, ConnectionError, TimeoutError) as exc:
+            # The next reconnect (or 1101/1102) resyncs again; the engine's reconciler also
+            # re-reads positions and orders on its own schedule.
             _log.warning("ib_restore_resync_failed", error=repr(exc))
             return
         self._reconcile()
