@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from examples.sma_crossover import SmaCrossover
 from livetrade.app import build_engine
 from livetrade.brokers.base import EventSink
 from livetrade.brokers.ib.adapter import IBAdapter
@@ -28,8 +28,13 @@ from livetrade.orders import OrderRequest
 from livetrade.testing.ib_harness import ib_section
 from livetrade.testing.tws_peer import DropConnection, Rest, TWSPeer
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "examples"))  # examples/ is not a package (as test_examples)
+
+from sma_crossover import SmaCrossover  # noqa: E402
+
 D = Decimal
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 Observation = tuple[str, int, object, object]  # where, thread ident, set loop, running loop
 
 
