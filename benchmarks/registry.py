@@ -22,6 +22,7 @@ from benchmarks.suites import (
     order_round_trip,
     overload,
     replay,
+    stream_latency,
 )
 from benchmarks.workloads import Progress
 
@@ -48,6 +49,7 @@ SUITES: tuple[Suite, ...] = (
     Suite(8, "memory", memory.TITLE, memory.run),
     Suite(9, "hotpath", hotpath.TITLE, hotpath.run),
     Suite(10, "ib_round_trip", ib_round_trip.TITLE, ib_round_trip.run),
+    Suite(11, "stream_latency", stream_latency.TITLE, stream_latency.run),
 )
 
 BY_NAME: dict[str, Suite] = {s.name: s for s in SUITES}

@@ -19,6 +19,7 @@ from wskit import EventRecorder, SilentServer, StreamServer, TickerServer, serve
 from livetrade.events import FeedError, MarketData, Severity, SystemErrorEvent
 from livetrade.feeds.binance_stream import BinanceStreamFeed
 from livetrade.feeds.health import Backoff
+from livetrade.feeds.wire import BadFrame, decimal_field
 from livetrade.feeds.ws_base import StreamSettings
 
 FAST = StreamSettings(stale_after_s=5.0, ping_interval_s=2.0, ping_timeout_s=1.0,
@@ -298,3 +299,17 @@ def test_health_before_start_and_after_stop_says_disconnected() -> None:
             assert age is not None and age >= 0
         assert not feed.health().connected
         assert not any(isinstance(e, SystemErrorEvent) for e in got.snapshot())
+
+
+@pytest.mark.parametrize("text", ["1e9", "NaN", "Infinity", "-1", "+1", "1.2.3", "", ".",
+                                  " 1", "0x1", "١٢", "²", "9" * 62])
+def test_only_plain_decimal_strings_are_numbers(text: str) -> None:
+    with pytest.raises(BadFrame) as caught:
+        decimal_field({"p": text}, "p", positive=False)
+    assert caught.value.reason == "bad_number"
+
+
+@pytest.mark.parametrize(("text", "value"), [("30000.10", "30000.10"), (".5", "0.5"),
+                                             ("0.00000001", "1E-8"), ("7", "7")])
+def test_plain_decimal_strings_keep_their_exact_value(text: str, value: str) -> None:
+    assert decimal_field({"p": text}, "p", positive=True) == Decimal(value)

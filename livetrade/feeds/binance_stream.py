@@ -77,8 +77,9 @@ class BinanceStreamFeed(WebSocketFeed):
         self.kinds = tuple(check_stream_kind(k) for k in streams)
         self.klines_closed_only = klines_closed_only
         self._by_id = {venue_id(s): s for s in self.symbols}
-        self._streams: dict[str, tuple[str, str]] = {
-            f"{venue_id(s).lower()}@{kind}": (s, kind) for s in self.symbols for kind in self.kinds}
+        self._streams: dict[str, tuple[str, str, str]] = {
+            f"{venue_id(s).lower()}@{kind}": (s, kind, venue_id(s))
+            for s in self.symbols for kind in self.kinds}
         self._subscribe_id = 0
 
     # -- WebSocketFeed hooks ------------------------------------------------------------------
@@ -104,9 +105,9 @@ class BinanceStreamFeed(WebSocketFeed):
         target = self._streams.get(name)
         if target is None:
             raise BadFrame("unknown_stream", name[:80])
-        symbol, kind = target
+        symbol, kind, wire_id = target
         data = as_object(frame.get("data"), "data")
-        if data.get("s") != venue_id(symbol):
+        if data.get("s") != wire_id:
             raise BadFrame("bad_shape", f"payload symbol {str(data.get('s'))[:20]!r} "
                                         f"on stream {name}")
         if kind in ("trade", "aggTrade"):

@@ -105,11 +105,14 @@ class FeedHealthTracker:
         with self._lock:
             self._reconnects += 1
 
-    def message(self) -> bool:
-        """A good message arrived. ``True`` if it ends a stale episode."""
+    def message(self, events: int = 0) -> bool:
+        """A good message carrying ``events`` events arrived. ``True`` if it ends a stale
+        episode. (One lock round for both counters: this is the per-frame hot path.)"""
         now = self._monotonic()
         with self._lock:
             self._counters["messages"] += 1
+            if events:
+                self._counters["events"] += events
             self._last_message = self._since = now
             was_stale, self._stale = self._stale, False
         return was_stale

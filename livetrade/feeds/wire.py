@@ -7,7 +7,6 @@ so "NaN", "Infinity", "1e999", "-5", "0x10" or a 10,000-digit string never reach
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,6 @@ class BadFrame(DataFeedError):
         self.detail = detail
 
 
-_DECIMAL = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?")
 _MAX_MS = 10**14  # year 5138: anything later is not a timestamp
 
 
@@ -35,7 +33,10 @@ def decimal_field(obj: dict[str, Any], key: str, *, positive: bool) -> Decimal:
         raw = format(raw, "f") if raw.is_finite() else "nan"
     elif isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
-    if not isinstance(raw, str) or _DECIMAL.fullmatch(raw) is None:
+    # ASCII digits with at most one dot, at most 61 characters: str methods in C are
+    # several times cheaper than the equivalent regex on this per-frame path.
+    if (not isinstance(raw, str) or len(raw) > 61 or not raw.isascii()
+            or not raw.replace(".", "", 1).isdigit()):
         raise BadFrame("bad_number", f"{key}={str(raw)[:40]!r}")
     value = Decimal(raw)
     if positive and value <= 0:

@@ -95,6 +95,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"JSON constant {name} is not a number we accept")
 
 
+# One decoder for every frame (json.loads with arguments builds a new one per call).
+# NaN/Infinity literals are refused; JSON floats become Decimal, never float.
+_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
 def open_socket(url: str, timeout_s: float) -> socket.socket:
     """TCP (and TLS for ``wss``) connection to ``url``'s host, bounded by ``timeout_s``.
 
@@ -281,7 +286,7 @@ class WebSocketFeed(DataFeed):
             return
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data
-            payload = json.loads(text, parse_constant=_reject_constant, parse_float=Decimal)
+            payload = _JSON.decode(text)
         except UnicodeDecodeError as exc:
             self._health.garbage("not_utf8", str(exc))
             return
@@ -297,10 +302,13 @@ class WebSocketFeed(DataFeed):
             self._health.count("control_frames")
             return
         self._data_on_connection = True
-        if self._health.message():
+        if self._health.message(events=len(events)):
             self._announce_fresh()
-        for event in events:
-            self._deliver(event)
+        sink = self._sink
+        if sink is not None:
+            for event in events:
+                sink(event)
+        self.published += len(events)
 
     def _on_error(self, app: websocket.WebSocketApp, error: BaseException) -> None:
         # The connection is over either way: cut the socket so websocket-client's close
