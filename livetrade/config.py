@@ -466,4 +466,8 @@ def load_config(path: str | Path) -> LiveTradeConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}",
                           [f"{file}: cannot read: {exc.strerror}"], file=str(file)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {file} is not UTF-8 text",
+                          [f"{file}: byte {exc.start} is not UTF-8: is this a TOML file?"],
+                          file=str(file)) from None
     return parse_config(text, str(file))

@@ -78,14 +78,19 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware datetime, converted to UTC. Naive datetimes are rejected."""
 
-Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-"""A strictly positive, finite Decimal."""
+SMALLEST = Decimal("1e-18")
+"""No instrument trades in steps below 10^-18 (ETH's wei); smaller numbers are garbage."""
+LARGEST = Decimal("1e16")
+"""No instrument trades 10^16 units or at 10^16 a unit; larger numbers are typos."""
 
-Quantity = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-"""A strictly positive, finite Decimal (orders and fills carry a separate ``side``)."""
+Price = Annotated[Decimal, Field(ge=SMALLEST, lt=LARGEST, allow_inf_nan=False)]
+"""A finite Decimal in [1e-18, 1e16)."""
 
-NonNegative = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-"""A finite Decimal >= 0 (volume, commission)."""
+Quantity = Annotated[Decimal, Field(ge=SMALLEST, lt=LARGEST, allow_inf_nan=False)]
+"""A finite Decimal in [1e-18, 1e16) (orders and fills carry a separate ``side``)."""
+
+NonNegative = Annotated[Decimal, Field(ge=0, lt=LARGEST * 100, allow_inf_nan=False)]
+"""A finite Decimal in [0, 1e18) (volume, commission)."""
 
 Symbol = Annotated[str, Field(min_length=1, max_length=64)]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from livetrade.events import OrderType, Side, TimeInForce
+from livetrade.events import SMALLEST, OrderType, Side, TimeInForce
 
 _BPS = Decimal(10_000)
 ZERO = Decimal(0)
@@ -105,7 +105,8 @@ def _slipped(price: Decimal, side: Side, model: FillModel) -> Decimal:
 def _capacity(order: SimOrder, quote: Quote, model: FillModel) -> Decimal:
     if model.participation is None or quote.volume == 0:
         return order.remaining
-    return min(order.remaining, model.participation * quote.volume)
+    capacity = min(order.remaining, model.participation * quote.volume)
+    return capacity if capacity >= SMALLEST else ZERO  # no dust fills below 1e-18
 
 
 def _fill(order: SimOrder, price: Decimal, quantity: Decimal) -> MatchOutcome:

@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from livetrade.errors import InvalidOrderError, OrderStateError
-from livetrade.events import OrderType, Side, TimeInForce
+from livetrade.events import SMALLEST, OrderType, Side, TimeInForce
 
 
 class OrderStatus(StrEnum):
@@ -111,6 +111,9 @@ def _positive(value: Decimal | None, name: str) -> Decimal:
                                 field=name)
     if value.adjusted() > _MAX_EXPONENT:
         raise InvalidOrderError(f"{name} {value} is implausibly large (over 1e{_MAX_EXPONENT})",
+                                field=name)
+    if value < SMALLEST:
+        raise InvalidOrderError(f"{name} {value} is implausibly small (under {SMALLEST})",
                                 field=name)
     return value
 
