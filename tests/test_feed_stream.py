@@ -179,6 +179,23 @@ def test_staleness_is_flagged_once_and_cleared_by_fresh_data() -> None:
     assert feed.health().counters["stale_episodes"] == 1
 
 
+def test_a_resync_after_a_stale_silence_ends_the_stale_episode() -> None:
+    with servers({"BTCUSDT": "31000"}) as (stream, rest):
+        feed = make_feed(stream, rest, settings=StreamSettings(
+            stale_after_s=0.3, ping_interval_s=0, backoff=Backoff(initial_s=0.02, jitter=0)))
+        with running(feed) as got:
+            stream.wait_open(1)
+            stream.send_trade("BTCUSDT", "30000")
+            got.wait_for(lambda evs: any(getattr(e, "error_type", "") == "FeedStale"
+                                         for e in evs), timeout_s=3)
+            stream.drop()
+            got.wait_market(2)
+            assert not feed.health().stale
+    names = [getattr(e, "error_type", "md") for e in got.snapshot()]
+    assert names[:5] == ["md", "FeedStale", "StreamGap", "FeedRecovered", "md"]
+    assert got.market()[1].price == Decimal("31000")
+
+
 GARBAGE: list[tuple[str, str | bytes, bool | None]] = [
     ("not_json", "\x00\x01 not json {", None),
     ("not_utf8", bytes([0xFF, 0xFE, 0x80, 0x81]), True),

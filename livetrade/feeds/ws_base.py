@@ -267,8 +267,11 @@ class WebSocketFeed(DataFeed):
                                   timestamp=self._clock.now()))
             return
         self._health.count("resyncs")
+        if events and self._health.message(events=len(events)):
+            self._announce_fresh()  # REST data is fresh data: a stale episode ends here
         for event in events:
-            self._deliver(event)
+            self._publish(event)
+        self.published += len(events)
 
     def _on_data(self, app: websocket.WebSocketApp, data: bytes | str, opcode: int,
                  fin: bool) -> None:
@@ -329,11 +332,6 @@ class WebSocketFeed(DataFeed):
         self._health.count("pongs_received")
 
     # -- publishing ---------------------------------------------------------------------------
-    def _deliver(self, event: MarketData) -> None:
-        self._publish(event)
-        self.published += 1
-        self._health.count("events")
-
     def _publish(self, event: MarketData | SystemErrorEvent) -> None:
         sink = self._sink
         if sink is not None:
