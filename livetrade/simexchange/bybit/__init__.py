@@ -1,0 +1,1 @@
+"""Bybit v5 front door of the exchange simulator (REST ``/v5/...`` and public websockets)."""
