@@ -6,6 +6,7 @@ Real sockets on 127.0.0.1 and the real websocket-client; the servers are in ``ws
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -299,6 +300,8 @@ def test_stop_is_prompt_in_every_phase(phase: str) -> None:
             feed.stop()
             assert feed.join(2.0)
             assert time.monotonic() - started < 2.0
+            assert not [t.name for t in threading.enumerate()
+                        if t.name.startswith("livetrade-feed-binance_stream")]
     finally:
         silent.close()
 
