@@ -29,7 +29,7 @@ import structlog
 
 from livetrade.errors import ConfigError, StateError
 from livetrade.simexchange import admin
-from livetrade.simexchange.config import SimExchangeConfig, SymbolSpec
+from livetrade.simexchange.config import DEFAULT_START_PRICES, SimExchangeConfig, SymbolSpec
 from livetrade.simexchange.faults import FaultInjector, HttpFault
 from livetrade.simexchange.jsonhttp import HttpReply, HttpRequest, JsonHttpServer
 from livetrade.simexchange.perps import DerivativesVenue, PerpSpec, Position
@@ -87,8 +87,7 @@ def dialect_config(config: SimExchangeConfig, dialect: str) -> SimExchangeConfig
     specs: list[SymbolSpec] = []
     starts = dict(config.start_prices)
     for symbol in symbols:
-        spot_twin = symbol.split(":")[0]
-        start = starts.get(symbol, config.start_price(spot_twin))
+        start = starts.get(symbol, _start_price(config, symbol))
         starts[symbol] = start
         spec = config.spec(symbol)
         if dialect == "hyperliquid":
@@ -99,6 +98,17 @@ def dialect_config(config: SimExchangeConfig, dialect: str) -> SimExchangeConfig
         specs.append(spec)
     return replace(config, symbols=symbols, balances=balances, specs=tuple(specs),
                    start_prices=starts)
+
+
+def _start_price(config: SimExchangeConfig, symbol: str) -> Decimal:
+    """A perpetual starts where its spot twin does; any quote of the same base will do
+    ("BTC/USDC:USDC" starts at BTC/USDT's price)."""
+    spot = symbol.split(":", maxsplit=1)[0]
+    base = spot.split("/")[0]
+    for known, price in {**DEFAULT_START_PRICES, **config.start_prices}.items():
+        if known == spot or (spot not in config.start_prices and known.split("/")[0] == base):
+            return price
+    return config.start_price(spot)
 
 
 def _hyperliquid_spec(spec: SymbolSpec, start: Decimal) -> SymbolSpec:

@@ -1,0 +1,1 @@
+"""Hyperliquid front door of the exchange simulator (``/info``, ``/exchange``, ``/ws``)."""
