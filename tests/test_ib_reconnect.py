@@ -6,16 +6,20 @@ corrupts the book or doubles an order.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from livetrade.errors import AmbiguousOutcomeError, TransientBrokerError
+from livetrade.brokers.ib.adapter import IBAdapter
+from livetrade.brokers.ib.loop import IBLoop
+from livetrade.errors import AmbiguousOutcomeError, EngineStateError, TransientBrokerError
 from livetrade.events import MarketData, OrderAccepted, OrderFill, Side, SystemErrorEvent
 from livetrade.orders import OrderRequest
-from livetrade.testing.ib_harness import IBHarness, ib_harness
+from livetrade.testing.ib_harness import EventLog, IBHarness, ib_harness, ib_section
 from livetrade.testing.tws_peer import Delay, DropConnection, Fill, Rest, TWSPeer
 from livetrade.testing.tws_peer import messages as m
 
@@ -164,3 +168,51 @@ def test_reconnects_with_backoff_while_tws_is_away(library: str) -> None:
             assert restarted.connections == 1
             h.adapter.submit_order("c2", BUY_10)
             assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
+
+
+def test_a_restarted_adapter_finds_yesterdays_orders_but_does_not_replay_their_fills(
+        library: str) -> None:
+    with ib_harness(library) as h:
+        h.adapter.submit_order("c1", BUY_10)
+        assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
+        h.adapter.disconnect()  # the engine stops (or crashes) ...
+        restarted = IBAdapter.from_section(ib_section(h.peer.port, library))
+        events = EventLog()
+        restarted.connect(events)  # ... and starts again with a fresh adapter
+        try:
+            found = restarted.get_order("c1")
+            assert found is not None
+            assert (found.filled_quantity, found.request.side) == (D(10), Side.BUY)
+            assert restarted.get_order("never-sent") is None  # a definite "not there"
+            assert events.count(OrderFill) == 0  # not pushed: recovery asks for them
+            listed = restarted.get_fills(datetime(1970, 1, 1, tzinfo=UTC))
+            assert [f.fill_id for f in listed] == [h.events.of(OrderFill)[0].fill_id]
+            assert listed[0].commission == D("0.05")
+        finally:
+            restarted.disconnect()
+
+
+def test_the_ib_loop_refuses_a_blocking_call_from_itself_and_times_out() -> None:
+    loop = IBLoop()
+    loop.start()
+    try:
+        async def nested() -> int:
+            async def inner() -> int:
+                return 1
+            with pytest.raises(EngineStateError):
+                loop.call(inner, 1.0)
+            return 2
+
+        assert loop.call(nested, 5.0) == 2
+
+        async def slow() -> None:
+            await asyncio.sleep(10)
+
+        with pytest.raises(TransientBrokerError) as raised:
+            loop.call(slow, 0.05)
+        assert not isinstance(raised.value, AmbiguousOutcomeError)
+        with pytest.raises(AmbiguousOutcomeError):
+            loop.call(slow, 0.05, ambiguous=True)
+    finally:
+        loop.stop()
+    assert loop.thread is None

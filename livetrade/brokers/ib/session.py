@@ -46,6 +46,7 @@ from livetrade.events import (
     OrderFill,
     OrderReject,
     Severity,
+    Side,
     SystemErrorEvent,
 )
 from livetrade.orders import OrderRequest
@@ -366,13 +367,18 @@ class IBSession:
         trade = self._trade_of(cid)
         if trade is not None:
             return broker_order(self._symbol_of(trade.contract), trade)
-        record = self._records.get(cid)
         fills = [f for f in self.ib.fills() if f.execution.orderRef == cid]
-        if record is not None and fills:
-            ex = fills[-1].execution
-            return BrokerOrder(cid, broker_id(ex.permId, ex.orderId), record.request,
-                               sum((dec(f.execution.shares) for f in fills), Decimal(0)))
-        return None
+        if not fills:
+            return None
+        # Done (not open) but executed today: it exists. After a restart we no longer hold
+        # the request; what the executions tell (side, symbol, filled so far) stands in.
+        ex = fills[-1].execution
+        filled = sum((dec(f.execution.shares) for f in fills), Decimal(0))
+        record = self._records.get(cid)
+        request = record.request if record is not None else OrderRequest(
+            self._symbol_of(fills[-1].contract), Side.BUY if ex.side == "BOT" else Side.SELL,
+            filled)
+        return BrokerOrder(cid, broker_id(ex.permId, ex.orderId), request, filled)
 
     def account_values(self) -> dict[str, Decimal]:
         self._require_up()
