@@ -17,7 +17,14 @@ import pytest
 from livetrade.brokers.ib.adapter import IBAdapter
 from livetrade.brokers.ib.loop import IBLoop
 from livetrade.errors import AmbiguousOutcomeError, EngineStateError, TransientBrokerError
-from livetrade.events import MarketData, OrderAccepted, OrderFill, Side, SystemErrorEvent
+from livetrade.events import (
+    MarketData,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFill,
+    Side,
+    SystemErrorEvent,
+)
 from livetrade.orders import OrderRequest
 from livetrade.testing.ib_harness import EventLog, IBHarness, ib_harness, ib_section
 from livetrade.testing.tws_peer import Delay, DropConnection, Fill, Rest, TWSPeer
@@ -216,3 +223,17 @@ def test_the_ib_loop_refuses_a_blocking_call_from_itself_and_times_out() -> None
     finally:
         loop.stop()
     assert loop.thread is None
+
+
+def test_an_order_cancelled_while_disconnected_is_reported_after_reconnect(
+        library: str) -> None:
+    with ib_harness(library, reconnect_initial_s=0.3) as h:
+        h.peer.script(Rest())
+        h.adapter.submit_order("c1", BUY_10)
+        h.peer.drop_clients()
+        h.peer.cancel("c1")  # TWS cancels it (a DAY order at the close) while we are away
+        assert h.wait_reconnects(1)
+        assert h.events.wait_for(lambda e: e.count(OrderCanceled) == 1)
+        assert h.events.of(OrderCanceled)[0].client_order_id == "c1"
+        assert h.adapter.get_open_orders() == []
+        assert not system_errors(h, "IBOrderUnknown")

@@ -133,7 +133,7 @@ class IBSession:
             await self.contract(symbol)
         self.link_down = False
         if self._connected_once:
-            self._reconcile()
+            await self._reconcile()
         else:
             self._fills.absorb(self.ib.fills())
             self._connected_once = True
@@ -218,12 +218,11 @@ class IBSession:
             await self.ib.reqPositionsAsync()
             if resubscribe:
                 await self.subscribe(list(self._subscribed), force=True)
+            await self._reconcile()
         except (BrokerError, ConnectionError, TimeoutError) as exc:
             # The next reconnect (or 1101/1102) resyncs again; the engine's reconciler also
             # re-reads positions and orders on its own schedule.
             _log.warning("ib_restore_resync_failed", error=repr(exc))
-            return
-        self._reconcile()
 
     # ------------------------------------------------------------------ orders
     async def contract(self, symbol: str) -> Any:
@@ -331,21 +330,31 @@ class IBSession:
     def _symbol_of(self, contract: Any) -> str:
         return self.contracts.symbol_of(contract)
 
-    def _reconcile(self) -> None:
-        """After a (re)connect: match TWS's open orders and executions back to our orders
-        by ``orderRef``; emit what we missed (acks, fills), each fill id once."""
+    async def _reconcile(self) -> None:
+        """After a (re)connect: match TWS's open orders, executions and completed orders
+        back to our orders by ``orderRef``; emit what we missed (acks, fills, cancels),
+        each fill id once."""
         for trade in self.ib.openTrades():
-            cid = trade.order.orderRef
-            record = self._records.get(cid)
-            if record is not None:
+            if trade.order.orderRef in self._records:
                 self._on_status(trade)
         self._fills.replay(f for f in self.ib.fills() if f.execution.orderRef)
         open_refs = {t.order.orderRef for t in self.ib.openTrades()}
-        for record in self._records.values():
-            if record.accepted and not record.done and record.cid not in open_refs \
-                    and not self._fills.fully_filled(record.cid, record.request.quantity):
+        missing = [r for r in self._records.values() if not r.done and r.cid not in open_refs
+                   and not self._fills.fully_filled(r.cid, r.request.quantity)]
+        if not missing:
+            return
+        completed = {t.order.orderRef: t for t in
+                     await self.ib.reqCompletedOrdersAsync(apiOnly=True)}
+        for record in missing:
+            trade = completed.get(record.cid)
+            if trade is not None and trade.orderStatus.status in CANCELED:
+                record.done = True  # cancelled while we were away (by TWS, or a DAY expiry)
+                self._sink(OrderCanceled(
+                    order_id=broker_id(trade.order.permId, 0), client_order_id=record.cid,
+                    timestamp=self._clock.now(), reason="cancelled at TWS while disconnected"))
+            elif record.accepted:
                 self._emit_system("IBOrderUnknown", "an order we thought open is neither "
-                                  "open nor filled at TWS after reconnecting",
+                                  "open, filled nor cancelled at TWS after reconnecting",
                                   Severity.WARNING, client_order_id=record.cid)
 
     # ------------------------------------------------------------------ queries
@@ -365,15 +374,17 @@ class IBSession:
     def order(self, cid: str) -> BrokerOrder | None:
         self._require_up()
         trade = self._trade_of(cid)
-        if trade is not None:
-            return broker_order(self._symbol_of(trade.contract), trade)
         fills = [f for f in self.ib.fills() if f.execution.orderRef == cid]
+        filled = sum((dec(f.execution.shares) for f in fills), Decimal(0))
+        if trade is not None:
+            # A completed order (reqCompletedOrders) carries its status but no quantities.
+            found = broker_order(self._symbol_of(trade.contract), trade)
+            return replace(found, filled_quantity=max(found.filled_quantity, filled))
         if not fills:
             return None
         # Done (not open) but executed today: it exists. After a restart we no longer hold
         # the request; what the executions tell (side, symbol, filled so far) stands in.
         ex = fills[-1].execution
-        filled = sum((dec(f.execution.shares) for f in fills), Decimal(0))
         record = self._records.get(cid)
         request = record.request if record is not None else OrderRequest(
             self._symbol_of(fills[-1].contract), Side.BUY if ex.side == "BOT" else Side.SELL,

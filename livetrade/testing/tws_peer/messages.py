@@ -106,3 +106,32 @@ def contract_details(req_id: int, c: PeerContract) -> list[Field]:
 def tick_price(req_id: int, price: Decimal, size: Decimal) -> list[Field]:
     """A last-price tick (tick type 4) with its size."""
     return [1, 6, req_id, 4, price, size, 0]
+
+
+def completed_order(o: PeerOrder) -> list[Field]:
+    """completedOrder (id 101, no version field): a filled or cancelled order, 176 layout."""
+    price = o.limit_price if o.order_type in ("LMT", "STP LMT") else ""
+    aux = o.aux_price if o.order_type in ("STP", "STP LMT") else ""
+    fields: list[Field] = [101, *_contract_short(o.contract), o.action, o.quantity,
+                           o.order_type, price, aux, o.tif, "", o.account, "O", 0,
+                           o.order_ref, o.perm_id, 0, 0, 0, ""]
+    # faGroup, faMethod, faPercentage, faProfile, modelCode, goodTillDate, rule80A,
+    # percentOffset, settlingFirm, shortSaleSlot, designatedLocation, exemptCode,
+    # startingPrice, stockRefPrice, delta, stockRangeLower/Upper, displaySize, sweepToFill,
+    # allOrNone, minQty, ocaType, triggerMethod, volatility, volatilityType,
+    # deltaNeutralOrderType (empty), deltaNeutralAuxPrice
+    fields += ["", "", "", "", "", "", "", "", "", 0, "", -1, "", "", "", "", "", "", 0, 0,
+               "", 3, 0, "", 0, "", ""]
+    # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent,
+    # comboLegsDescrip, 0 legs, 0 order legs, 0 params, scaleInit/Subs, increment (empty),
+    # hedgeType (empty), clearingAccount, clearingIntent, notHeld, no delta-neutral,
+    # algoStrategy (empty), solicited, status, randomizeSize, randomizePrice, 0 conditions
+    fields += [0, "", "", "", "", 0, 0, 0, "", "", "", "", "", "", 0, 0, "", 0, o.status,
+               0, 0, 0]
+    # trailStopPrice, lmtPriceOffset, cashQty, dontUseAutoPriceForHedge, isOmsContainer,
+    # autoCancelDate, filledQuantity, refFuturesConId, autoCancelParent, shareholder,
+    # imbalanceOnly, routeMarketableToBbo, parentPermId, completedTime, completedStatus,
+    # minTradeQty, minCompeteSize, competeAgainstBestOffset, midOffsetAtWhole/Half
+    fields += ["", "", "", 0, 0, "", o.filled, "", 0, "", 0, 0, "", "", o.status,
+               "", "", "", "", ""]
+    return fields

@@ -95,6 +95,18 @@ class TWSPeer:
             order = next(o for o in self.book.by_ref(order_ref) if o.is_open)
             self._execute(order, quantity or order.remaining, price)
 
+    def cancel(self, order_ref: str) -> None:
+        """Cancel the working order with this ``orderRef`` from the venue's side (TWS or
+        the exchange did it); its owner hears of it if connected."""
+        with self._lock:
+            order = next(o for o in self.book.by_ref(order_ref) if o.is_open)
+            order.status = "Cancelled"
+            owner = next((x for x in self._sessions if x.client_id == order.client_id), None)
+            if owner is not None:
+                owner.send(m.order_status(order))
+                owner.send(m.error(order.order_id, 202, "Order Canceled - reason:"))
+            self._changed.notify_all()
+
     def push_tick(self, symbol: str, price: Decimal, size: Decimal = Decimal(1)) -> int:
         """Send a last-price tick to every subscriber of ``symbol``; return how many."""
         with self._lock:
@@ -210,6 +222,9 @@ class TWSPeer:
                         s.send(m.order_status(order))
                 s.send([53, 1])
             elif msg_id == m.REQ_COMPLETED_ORDERS:
+                for order in self.book.orders.values():
+                    if not order.is_open:
+                        s.send(m.completed_order(order))
                 s.send([102])
             elif msg_id == m.REQ_POSITIONS:
                 for symbol, (qty, avg) in self.book.positions.items():
