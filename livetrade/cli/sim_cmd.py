@@ -41,6 +41,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("sim-exchange", help="run a Binance-compatible exchange simulator "
                        "on 127.0.0.1", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dialect", choices=["binance", "bybit", "hyperliquid"],
+                   default="binance", help="which exchange's API to speak (default binance; "
+                   "bybit: spot + linear perps, hyperliquid: USDC perps)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback only unless "
                    "--allow-remote)")
     p.add_argument("--allow-remote", action="store_true",
@@ -145,11 +148,11 @@ def sim_command(args: argparse.Namespace) -> int:
     from livetrade.cli.output import print_error
     from livetrade.errors import LiveTradeError
     from livetrade.logs import configure_logging
-    from livetrade.simexchange import SimExchange
+    from livetrade.simexchange.dialects import open_sim_exchange
 
     configure_logging("json" if args.json else "console", args.log_level)
     try:
-        sim = SimExchange(_config(args))
+        sim = open_sim_exchange(_config(args), args.dialect)
         sim.start()
     except LiveTradeError as error:
         print_error(error)
@@ -164,15 +167,17 @@ def sim_command(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    info = {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "admin_url": sim.admin_url,
+    info = {"dialect": args.dialect,
+            "rest_url": sim.rest_url, "ws_url": sim.ws_url, "admin_url": sim.admin_url,
             "api_key": sim.api_key, "api_secret": sim.api_secret,
             "symbols": list(sim.config.symbols),
             "state": str(sim.config.state_dir) if sim.config.state_dir else None}
     if args.json:
         print(json.dumps(info), flush=True)
     else:
-        print(f"sim-exchange (Binance spot dialect) on {sim.rest_url}\n"
-              f"  REST       {sim.rest_url}/api/v3\n  websocket  {sim.ws_url}\n"
+        rest = {"binance": "/api/v3", "bybit": "/v5", "hyperliquid": "/info, /exchange"}
+        print(f"sim-exchange ({args.dialect} dialect) on {sim.rest_url}\n"
+              f"  REST       {sim.rest_url}{rest[args.dialect]}\n  websocket  {sim.ws_url}\n"
               f"  admin      {sim.admin_url}\n  api key    {sim.api_key}\n"
               f"  api secret {sim.api_secret}   (shown once; never logged)\n"
               "Ctrl-C or SIGTERM stops it.", flush=True)
