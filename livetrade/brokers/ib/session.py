@@ -101,6 +101,7 @@ class IBSession:
         self._waiters: dict[str, asyncio.Future[None]] = {}
         self._fills = FillRouter(sink, clock, settings.commission_wait_s, self._symbol_of)
         self._subscribed: dict[str, Any] = {}  # symbol -> Ticker
+        self._by_ref: dict[str, Any] = {}  # orderRef (our client order id) -> ib Trade
         self.link_down = False
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
@@ -141,6 +142,7 @@ class IBSession:
         if wanted:
             self.ib.reqMarketDataType(s.market_data_type)
             await self.subscribe(sorted(wanted), force=True)  # a new socket has none
+        self._index_trades()
         self.ready.set()
 
     async def close(self) -> None:
@@ -154,6 +156,7 @@ class IBSession:
 
     def _on_disconnected(self) -> None:
         self.ready.clear()
+        self._by_ref.clear()  # ib_insync forgets its trades too; rebuilt after reconnecting
         self._fail_pending("connection to TWS lost")
         if self._closing:
             return
@@ -219,6 +222,7 @@ class IBSession:
             if resubscribe:
                 await self.subscribe(list(self._subscribed), force=True)
             await self._reconcile()
+            self._index_trades()
         except (BrokerError, ConnectionError, TimeoutError) as exc:
             # The next reconnect (or 1101/1102) resyncs again; the engine's reconciler also
             # re-reads positions and orders on its own schedule.
@@ -257,6 +261,7 @@ class IBSession:
         trade = self.ib.placeOrder(contract, ib_order(self.lib, cid, request,
                                                        self.settings.account))
         record.order_id = trade.order.orderId
+        self._by_ref[cid] = trade
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self.settings.request_timeout_s)
         except TimeoutError:
@@ -280,13 +285,18 @@ class IBSession:
             raise TransientBrokerError("TWS has lost its connection to IB (error 1100)")
 
     def _trade_of(self, cid: str) -> Any | None:
-        for trade in self.ib.trades():
-            if trade.order.orderRef == cid:
-                return trade
-        return None
+        """IB's trade for our client order id (open or done), by ``orderRef``: O(1)."""
+        return self._by_ref.get(cid)
+
+    def _index_trades(self) -> None:
+        """Rebuild the ``orderRef`` index from everything ib_insync holds. Needed after each
+        sync: trades read at connect (open and completed orders) arrive without events."""
+        self._by_ref = {t.order.orderRef: t for t in self.ib.trades() if t.order.orderRef}
 
     def _on_status(self, trade: Any) -> None:
         cid = trade.order.orderRef
+        if cid:
+            self._by_ref.setdefault(cid, trade)
         record = self._records.get(cid)
         if not cid or record is None or record.done:
             return
