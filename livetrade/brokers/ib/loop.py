@@ -93,6 +93,10 @@ class IBLoop:
             kind = AmbiguousOutcomeError if ambiguous else TransientBrokerError
             raise kind(f"IB did not answer within {timeout_s} s",
                        timeout_s=timeout_s) from None
+        except concurrent.futures.CancelledError:
+            # The loop is stopping (disconnect from another thread): the work never finished.
+            kind = AmbiguousOutcomeError if ambiguous else TransientBrokerError
+            raise kind("the IB adapter was shut down during the call") from None
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the loop and join the thread. Idempotent. Blocks."""
