@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import FrameType
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import structlog
 
@@ -50,7 +50,7 @@ from livetrade.events import (
     SystemErrorEvent,
 )
 from livetrade.feeds.base import DataFeed
-from livetrade.order_manager import OrderManager
+from livetrade.order_manager import OrderManager, OrderRouter
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
 from livetrade.resilience.shadow import Mode, ShadowingBroker
@@ -62,6 +62,9 @@ from livetrade.state.live_reconcile import BrokerSnapshot, LiveReconciler, LiveR
 from livetrade.state.manager import StateManager
 from livetrade.state.recovery import RecoveryReport
 from livetrade.strategy import Strategy, StrategyContext
+
+if TYPE_CHECKING:
+    from livetrade.monitoring.monitor import EngineMonitor
 
 __all__ = ["EngineSettings", "EngineStatus", "LiveTradingEngine", "StopReport"]
 
@@ -84,6 +87,7 @@ class LiveTradingEngine:
         order_ids: ClientOrderIdGenerator | None = None,
         scheduler: TradingScheduler | None = None,
         state: StateManager | None = None,
+        monitor: EngineMonitor | None = None,
     ) -> None:
         self.settings = settings or EngineSettings()
         self.clock: Clock = clock or SystemClock()
@@ -143,6 +147,14 @@ class LiveTradingEngine:
             self.broker.on_resume = lambda reason: self.reconciler.request(
                 f"resume: {reason}", "adopt_broker")
         self._wire()
+        # Optional: metrics, hooks, alerts, health endpoint. Subscribes after the engine's
+        # own handlers; started first and stopped last, so it sees the whole run.
+        self.monitor = monitor
+        if monitor is not None:
+            monitor.attach(self)
+
+    def _route(self, router: OrderRouter) -> OrderRouter:
+        return self.monitor.wrap_router(router) if self.monitor is not None else router
 
     # ------------------------------------------------------------------ wiring
     def _wire(self) -> None:
@@ -264,11 +276,13 @@ class LiveTradingEngine:
         Returns at once; the engine runs on its own threads until :meth:`stop`.
         """
         self._require("new")
+        if self.monitor is not None:
+            self.monitor.start()
         self._open_session()
         if not self.broker.inline:
             self._executor = BrokerExecutor(self.broker, self.dispatcher.publish, self.clock)
             self._executor.start()
-            self.orders.attach_router(self._executor)
+            self.orders.attach_router(self._route(self._executor))
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self.dispatcher.run_pending()
         self.dispatcher.start()
@@ -414,6 +428,8 @@ class LiveTradingEngine:
         # Each process() drains the queue, so nothing may be conflated (events would be
         # lost) or gated (the caller's own thread would block on itself).
         self.dispatcher.use_unbounded()
+        if self.monitor is not None:
+            self.monitor.start()
         self._open_session()
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self._state = "running_sync"
@@ -441,7 +457,7 @@ class LiveTradingEngine:
     def _open_session(self) -> None:
         self._started_at = time.monotonic()
         self.broker.connect(self.dispatcher.publish)
-        self.orders.attach_router(InlineRouter(self.broker))
+        self.orders.attach_router(self._route(InlineRouter(self.broker)))
         self.strategy.bind(self.context)
         if self._state_binding is not None:
             # Before on_start, the feeds and the dispatcher thread: nothing else runs yet.
@@ -455,6 +471,8 @@ class LiveTradingEngine:
 
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         self.broker.disconnect()
+        if self.monitor is not None:
+            self.monitor.stop(self.settings.stop_timeout_s)
         self._state = "stopped"
         report = StopReport(tuple(undelivered), self.orders.stats().open, clean)
         _log.info("engine_stopped", undelivered=len(undelivered), open_orders=report.open_orders,
