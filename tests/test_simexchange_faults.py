@@ -154,3 +154,11 @@ def test_admin_endpoint_sets_and_clears_faults_and_steps_prices(sim: SimExchange
 def test_faults_given_at_start_apply_from_the_first_request() -> None:
     with running_sim(faults=FaultConfig(error_rate=1.0)) as sim:
         assert ping_status(sim) == 503
+
+
+def test_admin_refuses_unknown_symbols_and_paths(sim: SimExchange) -> None:
+    for path, body in (("/price", {"symbol": "DOGE/USDT", "price": "1"}), ("/nope", {})):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            admin(sim, "POST", path, body)
+        assert caught.value.code in (400, 404)
+    assert admin(sim, "POST", "/drop_streams") == {"dropped": 0}

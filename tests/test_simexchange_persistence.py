@@ -12,6 +12,7 @@ import pytest
 from simkit import binance_client, running_sim
 
 from livetrade.errors import StateError
+from livetrade.simexchange import SimExchange, SimExchangeConfig
 from livetrade.simexchange.store import VenueStore
 
 D = Decimal
@@ -68,3 +69,9 @@ def test_a_corrupt_state_is_a_state_error(tmp_path: Path) -> None:
     damaged.close()
     with pytest.raises(StateError):
         VenueStore(tmp_path).load()
+
+
+def test_a_simulator_never_started_stops_at_once(tmp_path: Path) -> None:
+    sim = SimExchange(SimExchangeConfig(state_dir=tmp_path))
+    sim.stop()
+    assert VenueStore(tmp_path).load() is not None  # the fresh account was written

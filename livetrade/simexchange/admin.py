@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from livetrade.simexchange.config import FaultConfig
 from livetrade.simexchange.faults import FaultInjector
+from livetrade.simexchange.records import VenueReject
 
 
 class AdminTarget(Protocol):
@@ -74,6 +75,6 @@ def handle(target: AdminTarget, method: str, path: str, body: bytes) -> tuple[in
             return 200, {"dropped": target.drop_streams()}
         if path == "/admin/state" and method == "GET":
             return 200, target.state()
-    except (KeyError, ValueError, TypeError, InvalidOperation) as exc:
+    except (KeyError, ValueError, TypeError, InvalidOperation, VenueReject) as exc:
         return 400, {"error": f"bad admin request: {exc}"}
     return 404, {"error": f"no admin endpoint {method} {path}"}

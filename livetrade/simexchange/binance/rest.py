@@ -95,7 +95,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        length_text = self.headers.get("Content-Length") or "0"
+        if not length_text.isdigit():
+            self.close_connection = True
+            self._reply(400, {"code": -1100, "msg": "Illegal Content-Length."})
+            return
+        length = int(length_text)
         body = self.rfile.read(length) if length else b""
         if url.path.startswith("/admin/"):
             if self.client_address[0] not in ("127.0.0.1", "::1"):

@@ -83,6 +83,9 @@ class StreamServer:
         self._thread.start()
 
     def stop(self) -> None:
+        if not self._thread.is_alive():  # never started: only the listening socket is open
+            self._server.socket.close()
+            return
         self.drop_all()  # first: a client that never answers a close frame cannot stall us
         self._server.shutdown()
         self.drop_all()
