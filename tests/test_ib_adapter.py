@@ -19,6 +19,7 @@ from livetrade.events import (
     MarketData,
     OrderAccepted,
     OrderCanceled,
+    OrderCancelRejected,
     OrderFill,
     OrderType,
     Side,
@@ -253,3 +254,15 @@ def test_every_trade_tick_of_a_burst_becomes_an_event_in_order(h: IBHarness) -> 
         h.peer.push_tick("AAPL", price)
     assert h.events.wait_for(lambda e: e.count(MarketData) == len(prices))
     assert [t.price for t in h.events.of(MarketData)] == prices
+
+
+def test_a_refused_cancel_becomes_an_order_cancel_rejected_event(h: IBHarness) -> None:
+    h.peer.script(Rest())
+    h.adapter.submit_order("c1", buy(5))
+    h.peer.refuse_cancels = True
+    h.adapter.cancel_order("c1")
+    assert h.events.wait_for(lambda e: e.count(OrderCancelRejected) == 1)
+    rejected = h.events.of(OrderCancelRejected)[0]
+    assert rejected.client_order_id == "c1" and "10148" in rejected.reason
+    assert h.events.count(OrderCanceled) == 0
+    assert [o.client_order_id for o in h.adapter.get_open_orders()] == ["c1"]

@@ -43,6 +43,7 @@ from livetrade.errors import (
 from livetrade.events import (
     OrderAccepted,
     OrderCanceled,
+    OrderCancelRejected,
     OrderFill,
     OrderReject,
     Severity,
@@ -102,6 +103,7 @@ class IBSession:
         self._fills = FillRouter(sink, clock, settings.commission_wait_s, self._symbol_of)
         self._subscribed: dict[str, Any] = {}  # symbol -> Ticker
         self._by_ref: dict[str, Any] = {}  # orderRef (our client order id) -> ib Trade
+        self._tasks: set[asyncio.Task[None]] = set()
         self.link_down = False
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
@@ -204,11 +206,20 @@ class IBSession:
             self.link_down = False
             self._emit_system("IBConnectivityRestored", f"IB error {code}: {message}",
                               Severity.WARNING, code=str(code))
-            asyncio.get_running_loop().create_task(
+            task = asyncio.get_running_loop().create_task(
                 self._after_restore(resubscribe=kind is CodeKind.RESTORED_DATA_LOST))
+            self._tasks.add(task)  # the loop only keeps a weak reference
+            task.add_done_callback(self._tasks.discard)
         elif kind in (CodeKind.TRANSIENT, CodeKind.PACING, CodeKind.PERMANENT) and req_id < 0:
             self._emit_system("IBError", f"IB error {code}: {message}", Severity.WARNING,
                               code=str(code))
+        elif kind is CodeKind.CANCEL_REJECTED and self._cid_of(req_id) is not None:
+            cid = self._cid_of(req_id) or ""
+            record = self._records[cid]
+            # The order manager holds the order in PENDING_CANCEL until it hears back.
+            self._sink(OrderCancelRejected(
+                order_id=broker_id(record.perm_id, record.order_id), client_order_id=cid,
+                reason=f"IB error {code}: {message}", timestamp=self._clock.now()))
         else:
             _log.info("ib_message", req_id=req_id, code=code, kind=kind.value, text=message)
 
@@ -284,6 +295,12 @@ class IBSession:
         if self.link_down:
             raise TransientBrokerError("TWS has lost its connection to IB (error 1100)")
 
+    def _cid_of(self, order_id: int) -> str | None:
+        """Our client order id for IB's (session) order id, if it is one of ours."""
+        if order_id <= 0:
+            return None
+        return next((r.cid for r in self._records.values() if r.order_id == order_id), None)
+
     def _trade_of(self, cid: str) -> Any | None:
         """IB's trade for our client order id (open or done), by ``orderRef``: O(1)."""
         return self._by_ref.get(cid)
@@ -307,6 +324,12 @@ class IBSession:
         now = self._clock.now()
         waiter = self._waiters.get(cid)
         error_code = trade.log[-1].errorCode if trade.log else 0
+        if status in CANCELED and classify(error_code) is CodeKind.CANCEL_REJECTED:
+            # ib_insync marks an order cancelled on *any* order error, a refused cancel
+            # included; TWS still works it. Undo that (else openTrades() would lose it);
+            # _on_error tells the engine the cancel was refused.
+            trade.orderStatus.status = _status_before_cancel(trade)
+            return
         if status in CANCELED | REJECTED and error_code not in (0, 202):
             record.done = True
             reason = f"IB error {error_code}: {trade.log[-1].message}"
@@ -444,3 +467,10 @@ class IBSession:
                                     source=SOURCE, timestamp=self._clock.now(),
                                     context=context))
 
+
+def _status_before_cancel(trade: Any) -> str:
+    """The last status TWS reported before our cancel request (``Submitted`` if none)."""
+    for entry in reversed(trade.log):
+        if entry.status and entry.status not in CANCELED | {"PendingCancel"}:
+            return str(entry.status)
+    return "Submitted"

@@ -58,6 +58,7 @@ class TWSPeer:
         self.connections = 0  # API sessions started so far
         self.auto_stocks = True  # unknown USD stock symbols are created on first request
         self.commission_reports = True  # False: executions arrive without their commission
+        self.refuse_cancels = False  # True: cancels of working orders get error 10148
         self._plans: deque[Plan] = deque()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -362,6 +363,10 @@ class TWSPeer:
         if order is None or not order.is_open:
             s.send(m.error(order_id, 10147, f"OrderId {order_id} that needs to be cancelled "
                                             "is not found."))
+            return
+        if self.refuse_cancels:
+            s.send(m.error(order_id, 10148, f"OrderId {order_id} that needs to be cancelled "
+                                            "cannot be cancelled, state: Submitted."))
             return
         order.status = "Cancelled"
         s.send(m.order_status(order))
