@@ -12,10 +12,12 @@ from livetrade.clock import Clock, SystemClock
 from livetrade.config import (
     BinanceStreamFeedSection,
     BrokerSection,
+    BybitStreamFeedSection,
     CCXTBrokerSection,
     CCXTPollingFeedSection,
     EveryJob,
     FeedSection,
+    HyperliquidStreamFeedSection,
     IBBrokerSection,
     LiveTradeConfig,
     MarketCloseJob,
@@ -45,6 +47,12 @@ def build_feed(section: FeedSection, clock: Clock) -> DataFeed:
     if isinstance(section, BinanceStreamFeedSection):
         from livetrade.feeds.binance_stream import binance_feed_from_section
         return binance_feed_from_section(section, clock)
+    if isinstance(section, BybitStreamFeedSection):
+        from livetrade.feeds.bybit_stream import bybit_feed_from_section
+        return bybit_feed_from_section(section, clock)
+    if isinstance(section, HyperliquidStreamFeedSection):
+        from livetrade.feeds.hyperliquid_stream import hyperliquid_feed_from_section
+        return hyperliquid_feed_from_section(section, clock)
     if isinstance(section, CCXTPollingFeedSection):
         from livetrade.feeds.ccxt_polling import ccxt_polling_feed_from_section
         return ccxt_polling_feed_from_section(section, clock)

@@ -194,8 +194,41 @@ class CCXTPollingFeedSection(_Section):
     error_backoff_max_s: float = Field(30.0, gt=0)
 
 
+class _VenueStreamSection(_Section):
+    """Timing shared by the Bybit and Hyperliquid websocket feeds (as ``binance_stream``)."""
+
+    ws_url: str
+    rest_url: str | None = None
+    symbols: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    stale_after_s: float = Field(10.0, gt=0)
+    ping_interval_s: float = Field(20.0, gt=0)
+    ping_timeout_s: float = Field(10.0, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    reconnect_initial_s: float = Field(0.5, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    resync_timeout_s: float = Field(5.0, gt=0)
+    max_message_bytes: int = Field(1_000_000, gt=0)
+
+
+class BybitStreamFeedSection(_VenueStreamSection):
+    """``[[feeds]]`` with ``type = "bybit_stream"``: Bybit v5 public topics (``publicTrade``,
+    ``tickers``) for spot or linear symbols (one category per feed)."""
+
+    type: Literal["bybit_stream"]
+    kinds: list[str] = Field(default_factory=lambda: ["publicTrade"])
+
+
+class HyperliquidStreamFeedSection(_VenueStreamSection):
+    """``[[feeds]]`` with ``type = "hyperliquid_stream"``: Hyperliquid ``trades`` and/or
+    ``allMids`` channels for USDC perpetuals ("BTC/USDC:USDC")."""
+
+    type: Literal["hyperliquid_stream"]
+    kinds: list[str] = Field(default_factory=lambda: ["trades"])
+
+
 FeedSection = Annotated[
-    SimulatedFeedSection | ReplayFeedSection | BinanceStreamFeedSection | CCXTPollingFeedSection,
+    SimulatedFeedSection | ReplayFeedSection | BinanceStreamFeedSection | CCXTPollingFeedSection
+    | BybitStreamFeedSection | HyperliquidStreamFeedSection,
     Field(discriminator="type")]
 
 DEFAULT_STRATEGY = "examples/sma_crossover.py:SmaCrossover"
@@ -279,7 +312,7 @@ class AtJob(_JobSection):
 ScheduleEntry = Annotated[MarketOpenJob | MarketCloseJob | EveryJob | AtJob,
                           Field(discriminator="type")]
 _TAGS = ("simulated", "replay", "binance_stream", "ccxt_poll", "market_open", "market_close",
-         "every", "at", "paper", "ccxt", "ib")
+         "every", "at", "paper", "ccxt", "ib", "bybit_stream", "hyperliquid_stream")
 
 
 class StateSection(_Section):
@@ -341,6 +374,64 @@ class LoggingSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class AlertSection(_Section):
+    """``[[monitoring.alerts]]``: one alert rule (see ``livetrade.monitoring.settings``)."""
+
+    kind: Literal["breaker_opened", "rejects", "reconciliation_mismatch",
+                  "reconciliation_failed", "feed_stale", "checkpoint_stale", "mode_change",
+                  "drawdown", "engine_restarted"]
+    severity: Literal["info", "warning", "critical"] = "warning"
+    count: int = Field(5, ge=1)
+    window_s: float = Field(300.0, gt=0)
+    max_age_s: float = Field(120.0, gt=0)
+    limit: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.1")
+    modes: list[Literal["shadow", "halted"]] = Field(default_factory=lambda: ["shadow",
+                                                                               "halted"])
+
+
+class WebhookSection(_Section):
+    """``[[monitoring.webhooks]]``: ``url_env`` names the variable holding the URL (Slack
+    and Discord URLs are secrets); ``url`` is for a local receiver with nothing secret."""
+
+    url: str | None = None
+    url_env: str | None = None
+    format: Literal["json", "slack", "discord"] = "json"
+    timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("url_env")
+    @classmethod
+    def _one_source(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("url_env must name an environment variable")
+        return value
+
+
+class MonitoringSection(_Section):
+    """``[monitoring]``: metrics, hooks, alerts and the HTTP endpoint (off unless
+    ``enabled``). ``http_port`` starts ``/metrics /healthz /readyz /status`` on
+    ``bind_host`` (loopback unless ``allow_non_loopback``); the bearer token comes from
+    the variable named by ``token_env``. No ``[[monitoring.alerts]]``: every rule, default
+    thresholds."""
+
+    enabled: bool = False
+    http_port: int | None = Field(None, ge=0, le=65535)
+    bind_host: str = "127.0.0.1"
+    allow_non_loopback: bool = False
+    token_env: str = "LIVETRADE_MONITOR_TOKEN"
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    liveness_timeout_s: float = Field(10.0, gt=0)
+    poll_interval_s: float = Field(1.0, gt=0)
+    hook_queue_size: int = Field(10_000, ge=1)
+    feed_stale_s: float = Field(60.0, gt=0)
+    alert_dedup_s: float = Field(600.0, ge=0)
+    alerts_per_minute: int = Field(20, ge=1)
+    webhook_attempts: int = Field(4, ge=1)
+    webhook_retry_initial_s: float = Field(1.0, ge=0)
+    marker_dir: Path | None = None  # default: [state] directory (no marker without either)
+    alerts: list[AlertSection] | None = None
+    webhooks: list[WebhookSection] = Field(default_factory=list)
+
+
 def _default_feeds() -> list[FeedSection]:
     return [SimulatedFeedSection()]
 
@@ -358,6 +449,7 @@ class LiveTradeConfig(_Section):
     state: StateSection = Field(default_factory=StateSection)
     resilience: ResilienceSection = Field(default_factory=ResilienceSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection)
 
     @field_validator("broker", mode="before")
     @classmethod

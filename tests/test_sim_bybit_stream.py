@@ -9,6 +9,9 @@ from decimal import Decimal
 import pytest
 from wskit import EventRecorder, wait_until
 
+from livetrade.app import build_feed
+from livetrade.clock import SystemClock
+from livetrade.config import BybitStreamFeedSection
 from livetrade.errors import ConfigError
 from livetrade.events import MarketData
 from livetrade.feeds.bybit_stream import BybitStreamFeed
@@ -98,3 +101,16 @@ def test_unknown_topics_and_refused_subscriptions_are_garbage_not_data() -> None
         assert caught.value.reason == reason
     with pytest.raises(ConfigError):
         BybitStreamFeed("ws://127.0.0.1:1", ["BTC/USDT", PERP])
+
+
+def test_config_section_builds_the_feed() -> None:
+    section = BybitStreamFeedSection.model_validate({
+        "type": "bybit_stream", "ws_url": "ws://127.0.0.1:1", "rest_url": "http://127.0.0.1:1",
+        "symbols": [PERP], "kinds": ["publicTrade", "tickers"], "stale_after_s": 5,
+        "reconnect_initial_s": 0.05})
+    feed = build_feed(section, SystemClock())
+    assert isinstance(feed, BybitStreamFeed)
+    assert feed.category == "linear" and feed.settings.stale_after_s == 5
+    assert feed.stream_url() == "ws://127.0.0.1:1/v5/public/linear"
+    with pytest.raises(ConfigError):
+        build_feed(section.model_copy(update={"kinds": ["orderbook.50"]}), SystemClock())

@@ -9,6 +9,9 @@ from decimal import Decimal
 import pytest
 from wskit import EventRecorder, wait_until
 
+from livetrade.app import build_feed
+from livetrade.clock import SystemClock
+from livetrade.config import HyperliquidStreamFeedSection
 from livetrade.events import MarketData
 from livetrade.feeds.health import Backoff
 from livetrade.feeds.hyperliquid_stream import HyperliquidStreamFeed
@@ -89,3 +92,13 @@ def test_foreign_coins_and_error_channels_are_garbage() -> None:
         with pytest.raises(BadFrame) as caught:
             feed.decode(frame)
         assert caught.value.reason == reason
+
+
+def test_config_section_builds_the_feed() -> None:
+    section = HyperliquidStreamFeedSection.model_validate({
+        "type": "hyperliquid_stream", "ws_url": "ws://127.0.0.1:1", "symbols": [BTC],
+        "kinds": ["trades", "allMids"]})
+    feed = build_feed(section, SystemClock())
+    assert isinstance(feed, HyperliquidStreamFeed)
+    assert feed.stream_url() == "ws://127.0.0.1:1/ws" and feed.kinds == ("trades", "allMids")
+    assert len(feed.subscribe_frames()) == 2

@@ -27,8 +27,11 @@ from decimal import Decimal
 from typing import Any
 
 from livetrade.clock import Clock
+from livetrade.config import BybitStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
+from livetrade.feeds.base import DataFeed
+from livetrade.feeds.health import Backoff
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed
 
@@ -172,3 +175,19 @@ class BybitStreamFeed(WebSocketFeed):
         if len(body) > _MAX_REST_BYTES:
             raise DataFeedError("REST resync answer too large")
         return json.loads(body, parse_float=Decimal)
+
+
+def bybit_feed_from_section(section: BybitStreamFeedSection, clock: Clock) -> DataFeed:
+    """The feed a ``[[feeds]] type = "bybit_stream"`` table describes."""
+    try:
+        settings = StreamSettings(
+            stale_after_s=section.stale_after_s, ping_interval_s=section.ping_interval_s,
+            ping_timeout_s=section.ping_timeout_s, connect_timeout_s=section.connect_timeout_s,
+            resync_timeout_s=section.resync_timeout_s,
+            max_message_bytes=section.max_message_bytes,
+            backoff=Backoff(initial_s=section.reconnect_initial_s,
+                            max_s=section.reconnect_max_s))
+    except ValueError as exc:
+        raise ConfigError(f"feed bybit_stream: {exc}", [str(exc)]) from exc
+    return BybitStreamFeed(section.ws_url, section.symbols, rest_url=section.rest_url,
+                 kinds=section.kinds, settings=settings, clock=clock)

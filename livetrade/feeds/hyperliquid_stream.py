@@ -26,8 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from livetrade.clock import Clock
+from livetrade.config import HyperliquidStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
+from livetrade.feeds.base import DataFeed
+from livetrade.feeds.health import Backoff
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed
 
@@ -134,3 +137,19 @@ class HyperliquidStreamFeed(WebSocketFeed):
         if len(data) > _MAX_REST_BYTES or time.monotonic() - started > timeout_s:
             raise DataFeedError("REST resync answer too large or too late")
         return json.loads(data, parse_float=Decimal)
+
+
+def hyperliquid_feed_from_section(section: HyperliquidStreamFeedSection, clock: Clock) -> DataFeed:
+    """The feed a ``[[feeds]] type = "hyperliquid_stream"`` table describes."""
+    try:
+        settings = StreamSettings(
+            stale_after_s=section.stale_after_s, ping_interval_s=section.ping_interval_s,
+            ping_timeout_s=section.ping_timeout_s, connect_timeout_s=section.connect_timeout_s,
+            resync_timeout_s=section.resync_timeout_s,
+            max_message_bytes=section.max_message_bytes,
+            backoff=Backoff(initial_s=section.reconnect_initial_s,
+                            max_s=section.reconnect_max_s))
+    except ValueError as exc:
+        raise ConfigError(f"feed hyperliquid_stream: {exc}", [str(exc)]) from exc
+    return HyperliquidStreamFeed(section.ws_url, section.symbols, rest_url=section.rest_url,
+                 kinds=section.kinds, settings=settings, clock=clock)
