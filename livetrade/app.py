@@ -32,6 +32,8 @@ from livetrade.feeds.base import DataFeed
 from livetrade.feeds.replay import ReplayFeed
 from livetrade.feeds.simulated import SimulatedFeed
 from livetrade.loader import load_strategy
+from livetrade.monitoring import EngineMonitor
+from livetrade.monitoring.config import monitoring_settings
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.resilience import BreakerSettings, RetryPolicy
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
@@ -204,6 +206,8 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
         order_ids=ClientOrderIdGenerator(prefix),
         scheduler=scheduler,
         state=StateManager(settings, clock) if (settings := state_settings(config)) else None,
+        monitor=(EngineMonitor(monitoring_settings(config), marker_dir=config.state.directory)
+                 if config.monitoring.enabled else None),
     )
     engines.append(engine)
     res = config.resilience

@@ -385,8 +385,7 @@ class AlertSection(_Section):
     window_s: float = Field(300.0, gt=0)
     max_age_s: float = Field(120.0, gt=0)
     limit: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.1")
-    modes: list[Literal["shadow", "halted"]] = Field(default_factory=lambda: ["shadow",
-                                                                               "halted"])
+    modes: tuple[Literal["shadow", "halted"], ...] = ("shadow", "halted")
 
 
 class WebhookSection(_Section):
