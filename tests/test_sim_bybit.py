@@ -9,6 +9,9 @@ whose response is dropped ending with exactly one order.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -252,3 +255,28 @@ def test_positions_and_orders_survive_a_restart(tmp_path: Path) -> None:
         assert [o["clientOrderId"] for o in client.fetch_open_orders(PERP)] == ["keep"]
     finally:
         again.stop()
+
+
+def test_cli_dialect_bybit_serves_ccxt_and_stops_on_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livetrade", "sim-exchange", "--dialect", "bybit", "--json",
+         "--api-key", "clikey", "--api-secret", "clisecret"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["dialect"] == "bybit" and PERP in info["symbols"]
+        client = ccxt.bybit({"apiKey": "clikey", "secret": "clisecret", "timeout": 5000,
+                             "options": {"fetchMarkets": {"types": ["linear"]},
+                                         "enableUnifiedAccount": True,
+                                         "enableUnifiedMargin": False}})
+        client.urls["api"] = {"public": info["rest_url"], "private": info["rest_url"]}
+        client.create_order(PERP, "market", "buy", 0.01)
+        assert client.fetch_positions([PERP])[0]["contracts"] == 0.01
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert process.stderr is not None and "clisecret" not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

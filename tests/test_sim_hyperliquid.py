@@ -10,6 +10,9 @@ with exactly one order.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -220,3 +223,24 @@ def test_wallet_and_position_survive_a_restart(tmp_path: Path) -> None:
         assert hl_client(again).fetch_positions([BTC])[0]["contracts"] == 0.03
     finally:
         again.stop()
+
+
+def test_cli_dialect_hyperliquid_serves_ccxt_and_stops_on_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livetrade", "sim-exchange", "--dialect", "hyperliquid",
+         "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["dialect"] == "hyperliquid" and info["symbols"] == [BTC, ETH]
+        client = ccxt.hyperliquid({"walletAddress": info["api_key"],
+                                   "privateKey": info["api_secret"], "timeout": 5000,
+                                   "options": {"fetchMarkets": {"types": ["swap"]}}})
+        client.urls["api"] = {"public": info["rest_url"], "private": info["rest_url"]}
+        assert client.fetch_balance()["USDC"]["total"] == 100000
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
