@@ -139,6 +139,7 @@ class OrderFill(Event):
     timestamp: UtcDatetime
     fill_id: str = Field(min_length=1)
     shadow: bool = False  # from the shadow paper venue while the live broker was down
+    fee_in_kind: NonNegative = Decimal(0)  # fee taken in the instrument (spot: base asset)
 
 
 class OrderAccepted(Event):

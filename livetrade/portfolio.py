@@ -115,43 +115,58 @@ class Portfolio:
         self._changed: set[str] = set()
 
     def apply_fill(
-        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal
+        self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal,
+        fee_in_kind: Decimal = ZERO,
     ) -> Decimal:
-        """Book one execution; return the realized PnL it produced (gross of commission)."""
-        if quantity <= 0 or price <= 0 or commission < 0:
-            raise ValueError("fill needs positive quantity and price, non-negative commission")
+        """Book one execution; return the realized PnL it produced (gross of commission).
+
+        ``commission`` is paid from cash. ``fee_in_kind`` is a fee the venue took in the
+        instrument itself (a spot exchange charging a buy's fee in the asset bought): the
+        position shrinks by it as if that much were given away at price 0, so the loss
+        shows in realized PnL and every accounting identity still holds.
+        """
+        if quantity <= 0 or price <= 0 or commission < 0 or fee_in_kind < 0:
+            raise ValueError("fill needs positive quantity and price, non-negative fees")
         signed = quantity if side is Side.BUY else -quantity
         with self.lock:
-            pos = self._positions.get(symbol)
-            if pos is None:
-                pos = self._positions[symbol] = _Position()
-            self._changed.add(symbol)
-            held = pos.quantity
-            new_qty = held + signed
-            realized = ZERO
-            if held == 0 or (held > 0) == (signed > 0):
-                pos.average_cost = (abs(held) * pos.average_cost + quantity * price) / abs(new_qty)
-                pos.flow -= signed * price
-            elif new_qty == 0 or (new_qty > 0) != (held > 0):
-                # The cycle ends (flat, or flipped): its PnL is its exact cash flow.
-                direction = 1 if held > 0 else -1
-                cycle = pos.flow + direction * abs(held) * price
-                realized = cycle - pos.booked
-                pos.closed += cycle
-                pos.booked = ZERO
-                pos.flow = -new_qty * price  # a flipped remainder opens the next cycle
-                pos.average_cost = price if new_qty != 0 else ZERO
-            else:
-                direction = 1 if held > 0 else -1
-                realized = (price - pos.average_cost) * quantity * direction
-                pos.booked += realized
-                pos.flow -= signed * price
-            pos.quantity = new_qty
+            realized = self._book(symbol, signed, price)
             self._cash -= signed * price + commission
             self._commissions += commission
+            if fee_in_kind:
+                realized += self._book(symbol, -fee_in_kind, ZERO)
             if symbol not in self._market_marked:
                 self._marks[symbol] = price  # no market price yet: mark at the last fill
             return realized
+
+    def _book(self, symbol: str, signed: Decimal, price: Decimal) -> Decimal:
+        """Move the position by ``signed`` at ``price`` (cash is the caller's). Locked."""
+        pos = self._positions.get(symbol)
+        if pos is None:
+            pos = self._positions[symbol] = _Position()
+        self._changed.add(symbol)
+        quantity = abs(signed)
+        held = pos.quantity
+        new_qty = held + signed
+        realized = ZERO
+        if held == 0 or (held > 0) == (signed > 0):
+            pos.average_cost = (abs(held) * pos.average_cost + quantity * price) / abs(new_qty)
+            pos.flow -= signed * price
+        elif new_qty == 0 or (new_qty > 0) != (held > 0):
+            # The cycle ends (flat, or flipped): its PnL is its exact cash flow.
+            direction = 1 if held > 0 else -1
+            cycle = pos.flow + direction * abs(held) * price
+            realized = cycle - pos.booked
+            pos.closed += cycle
+            pos.booked = ZERO
+            pos.flow = -new_qty * price  # a flipped remainder opens the next cycle
+            pos.average_cost = price if new_qty != 0 else ZERO
+        else:
+            direction = 1 if held > 0 else -1
+            realized = (price - pos.average_cost) * quantity * direction
+            pos.booked += realized
+            pos.flow -= signed * price
+        pos.quantity = new_qty
+        return realized
 
     def mark(self, symbol: str, price: Decimal) -> None:
         """Record the latest market price of ``symbol`` for mark-to-market."""

@@ -296,3 +296,19 @@ def test_readers_never_see_half_a_fill_and_final_totals_are_exact() -> None:
     assert s.realized_pnl == 2 * rounds and s.commissions == 2 * rounds
     last = p.last_price("A")
     assert last is not None and s.equity == s.cash + rounds * last
+
+
+def test_a_fee_taken_in_the_asset_bought_shrinks_the_position_and_shows_as_a_loss() -> None:
+    book = Portfolio(Decimal(1000))
+    book.apply_fill("BTC/USDT", Side.BUY, Decimal(1), Decimal(100), Decimal(0),
+                    fee_in_kind=Decimal("0.001"))
+    assert book.position("BTC/USDT") == Decimal("0.999")
+    assert book.cash() == Decimal(900)  # the venue took the fee in BTC, not in cash
+    snap = book.snapshot()
+    assert snap.equity == Decimal(900) + Decimal("0.999") * 100
+    assert snap.realized_pnl == Decimal("-0.1")  # 0.001 BTC given away at cost
+    book.apply_fill("BTC/USDT", Side.SELL, Decimal("0.999"), Decimal(110), Decimal(0))
+    closed = book.snapshot()
+    assert "BTC/USDT" not in closed.positions  # flat
+    assert closed.cash == Decimal(900) + Decimal("0.999") * 110
+    assert closed.realized_pnl == closed.cash - 1000  # exact over the whole cycle

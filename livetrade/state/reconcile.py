@@ -104,7 +104,7 @@ def plan_reconciliation(
                                       f"{f.fill_amount} {f.symbol} @ {f.fill_price}",
                                       client_order_id=f.client_order_id, symbol=f.symbol))
         signed = f.fill_amount if f.side.value == "buy" else -f.fill_amount
-        projected[f.symbol] = projected.get(f.symbol, Decimal(0)) + signed
+        projected[f.symbol] = (projected.get(f.symbol, Decimal(0)) + signed - f.fee_in_kind)
         if cash is not None:
             cash -= signed * f.fill_price + f.commission
     broker_ids = {o.client_order_id for o in broker_open}
