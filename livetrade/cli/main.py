@@ -25,6 +25,7 @@ examples:
   livetrade config check my.toml                every problem in a config, with file:line
   livetrade state show my.toml                  the last checkpoint and recovery report
   livetrade sim-exchange --state sim/           a Binance-compatible exchange on 127.0.0.1
+  livetrade status http://127.0.0.1:9108        a running engine's status ([monitoring])
 
 Run 'livetrade COMMAND --help' for a command's options.
 """
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     from livetrade.cli.sim_cmd import add_parser as add_sim_parser  # argparse-only module
 
     add_sim_parser(sub)
+    from livetrade.cli.status_cmd import add_parser as add_status_parser
+
+    add_status_parser(sub)
     return parser
 
 
@@ -164,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livetrade.cli.sim_cmd import sim_command
 
         return sim_command(args)
+    if args.command == "status":
+        from livetrade.cli.status_cmd import status_command
+
+        return status_command(args)
     if args.command in ("config", "state"):
         parser.parse_args([args.command, "--help"])
     parser.print_help()
