@@ -6,10 +6,11 @@
 ``frontendOpenOrders``, ``orderStatus`` (by ``oid`` or ``cloid``), ``userFills`` (the
 2000 most recent), ``userFillsByTime``, ``exchangeStatus``.
 ``/exchange`` (signed L1 actions): ``order`` (limit Gtc/Ioc; ccxt's market order is an
-Ioc limit at a slippage price), ``cancel``, ``cancelByCloid``; ``approveBuilderFee`` and
-``setReferrer`` are acknowledged and ignored. Every action's signature must recover to the
-account's wallet address and its nonce must be fresh (within 2 days back / 1 day ahead,
-never reused), as on Hyperliquid.
+Ioc limit at a slippage price), ``cancel``, ``cancelByCloid``; ``setReferrer`` is
+acknowledged and ignored, and so is ``approveBuilderFee`` (a user-signed action whose
+signature is not checked). Every other action's signature must recover to the account's
+wallet address and its nonce must be fresh (within 2 days back / 1 day ahead, never
+reused), as on Hyperliquid.
 """
 
 from __future__ import annotations
@@ -159,9 +160,15 @@ class HyperliquidApi:
         if not isinstance(action, dict) or not isinstance(nonce, int) or not isinstance(
                 signature, dict):
             return {"status": "err", "response": "Failed to deserialize the JSON body"}
+        if action.get("type") == "approveBuilderFee":
+            # A user-signed action (another EIP-712 domain) that changes nothing here:
+            # acknowledged without checking its signature.
+            return {"status": "ok", "response": {"type": "default"}}
         try:
-            signers = self._checker.signer(action, nonce, signature, body.get("vaultAddress"),
-                                           body.get("expiresAfter"))
+            signers = self._checker.signer(action, nonce, signature,
+                                           vault=body.get("vaultAddress"),
+                                           expires_after=body.get("expiresAfter"),
+                                           expected=self._wallet)
         except ValueError:
             signers = set()
         if self._wallet not in signers:
@@ -180,7 +187,7 @@ class HyperliquidApi:
         if kind == "cancelByCloid":
             return _ok("cancel", [self._cancel(c.get("asset"), None, c.get("cloid"))
                                   for c in action.get("cancels", [])])
-        if kind in ("approveBuilderFee", "setReferrer"):
+        if kind == "setReferrer":
             return {"status": "ok", "response": {"type": "default"}}
         return {"status": "err", "response": f"Action {kind} is not simulated"}
 

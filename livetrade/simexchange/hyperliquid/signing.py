@@ -48,10 +48,12 @@ class SignatureChecker:
     def __init__(self) -> None:
         self._ccxt = _hasher()
 
-    def signer(self, action: dict[str, Any], nonce: int, signature: dict[str, Any],
-               vault: str | None = None, expires_after: int | None = None) -> set[str]:
-        """The addresses this signature recovers to on mainnet and on testnet (empty
-        when it is malformed); the caller checks its account is among them."""
+    def signer(self, action: dict[str, Any], nonce: int, signature: dict[str, Any], *,
+               vault: str | None = None, expires_after: int | None = None,
+               expected: str | None = None) -> set[str]:
+        """The addresses this signature recovers to on mainnet and on testnet (empty when
+        it is malformed). With ``expected``, stops at the first source that recovers to it
+        (keccak is pure Python here: each try costs ~10 ms)."""
         try:
             r = str(signature["r"]).removeprefix("0x").rjust(64, "0")
             s = str(signature["s"]).removeprefix("0x").rjust(64, "0")
@@ -60,7 +62,7 @@ class SignatureChecker:
             connection = self._ccxt.action_hash(action, vault, nonce, expires_after)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed signature: {exc}") from exc
-        found = set()
+        found: set[str] = set()
         for source in ("a", "b"):
             message = self._ccxt.eth_encode_structured_data(
                 _DOMAIN, _TYPES, {"source": source, "connectionId": connection})
@@ -70,5 +72,8 @@ class SignatureChecker:
             except ValueError:
                 continue
             public = key.format(compressed=False)[1:]
-            found.add("0x" + str(self._ccxt.hash(public, "keccak", "hex"))[-40:])
+            address = "0x" + str(self._ccxt.hash(public, "keccak", "hex"))[-40:]
+            found.add(address)
+            if address == expected:
+                break
         return found
