@@ -14,6 +14,7 @@ websocket-client's reader thread, JSON and validation.
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -228,6 +229,8 @@ def measure_in_process(rate_hz: int, duration_s: float, drain_timeout_s: float) 
 def run(sizes: Sizes, progress: Progress) -> SuiteResult:
     result = SuiteResult("stream_latency", TITLE)
     by_rate: JsonObject = {}
+    # The wire path is CPU-bound near 10k/s: other load on the box moves it a lot.
+    result.figures["load_average_1m_at_start"] = round(os.getloadavg()[0], 2)
     with engine_logging():
         for rate in RATES_HZ:
             settle()
