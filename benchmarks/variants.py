@@ -5,8 +5,8 @@ dispatcher thread. The real variants: the bare ``Dispatcher`` with one no-op (co
 handler, the full ``LiveTradingEngine``, the engine with the state layer (periodic
 checkpoints), and the engine whose strategy also trades, without and with the state layer
 (then every order event is journaled synchronously on the dispatcher thread). Layers that
-later issues add (metrics, hooks) register here as ``Variant``\\ s, each with its own
-builder; until then they are listed as not yet available, so the table shows the gap.
+later issues add register here as ``Variant``\\ s, each with its own builder (the
+monitoring layer: ``full_engine+metrics`` and ``full_engine+hooks``).
 
 A variant may name another in ``compare_to``: the throughput suite then also reports its
 rate as a ratio to that variant's, measured in the same repetition, which is what the
@@ -39,6 +39,7 @@ from benchmarks.workloads import (
 from livetrade.clock import SystemClock
 from livetrade.dispatcher import Dispatcher
 from livetrade.events import Event, MarketData
+from livetrade.monitoring import HOOK_NAMES, EngineMonitor, MonitorEvent, MonitoringSettings
 from livetrade.state.manager import StateManager
 
 CHECKPOINT_INTERVAL_S = 0.05
@@ -174,6 +175,60 @@ class TradingCheckpointPipeline(CheckpointPipeline):
         return MarkToMarketTrader(expected, ORDER_EVERY)
 
 
+SCRAPE_INTERVAL_S = 1.0
+"""How often the metrics variants render ``/metrics`` (Prometheus scrapes every 15 s)."""
+
+
+class MetricsPipeline(EnginePipeline):
+    """:class:`EnginePipeline` with an ``EngineMonitor`` attached (per-event latency
+    histogram, heartbeats, condition polling, no HTTP server) and a scraper thread that
+    renders the whole registry every :data:`SCRAPE_INTERVAL_S`, as Prometheus would."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__(expected)
+        self.monitor = EngineMonitor(MonitoringSettings())
+        self.monitor.attach(self.engine)
+        self.engine.monitor = self.monitor  # what monitor= in the constructor does
+        self._scraping = threading.Event()
+        self._scraper = threading.Thread(target=self._scrape, name="bench-scraper",
+                                         daemon=True)
+        self.scrapes = 0
+
+    def _scrape(self) -> None:
+        from prometheus_client import generate_latest
+
+        while not self._scraping.wait(SCRAPE_INTERVAL_S):
+            generate_latest(self.monitor.registry)
+            self.scrapes += 1
+
+    def start(self) -> None:
+        super().start()
+        self._scraper.start()
+
+    def stop(self) -> None:
+        self._scraping.set()
+        self._scraper.join(10.0)
+        super().stop()
+
+
+class HooksPipeline(MetricsPipeline):
+    """:class:`MetricsPipeline` whose strategy trades (as :class:`TradingPipeline`), with
+    a counting hook registered on every hook name: each order event also crosses the
+    bounded hook queue to the hook thread."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__(expected)
+        self.hook_calls = 0
+        for name in HOOK_NAMES:
+            self.monitor.register_hook(name, self._count)
+
+    def _count(self, event: MonitorEvent) -> None:
+        self.hook_calls += 1
+
+    def _strategy(self, expected: int) -> MarkToMarket:
+        return MarkToMarketTrader(expected, ORDER_EVERY)
+
+
 @dataclass(frozen=True)
 class Variant:
     """One row family of the throughput table. ``build`` is None until the layer exists.
@@ -194,8 +249,10 @@ VARIANTS: tuple[Variant, ...] = (
             BareDispatcherPipeline),
     Variant("full_engine", "LiveTradingEngine: engine mark + paper broker + MarkToMarket",
             EnginePipeline),
-    Variant("full_engine+metrics", "full engine with the metrics layer", None,
-            "no metrics layer in livetrade yet (its issue adds this variant)"),
+    Variant("full_engine+metrics",
+            f"full engine + EngineMonitor (latency histogram, heartbeats), registry "
+            f"rendered every {SCRAPE_INTERVAL_S:g} s", MetricsPipeline,
+            compare_to="full_engine"),
     Variant("full_engine+checkpoint",
             f"full engine + StateManager on a temp dir, checkpoint every "
             f"{CHECKPOINT_INTERVAL_S * 1000:.0f} ms (no orders: the journal stays idle)",
@@ -207,6 +264,7 @@ VARIANTS: tuple[Variant, ...] = (
             "full_engine+orders + StateManager: every order event journaled, checkpoints "
             f"every {CHECKPOINT_INTERVAL_S * 1000:.0f} ms and after order activity",
             TradingCheckpointPipeline, compare_to="full_engine+orders"),
-    Variant("full_engine+hooks", "full engine with event hooks", None,
-            "no hooks layer in livetrade yet (its issue adds this variant)"),
+    Variant("full_engine+hooks",
+            "full_engine+orders + EngineMonitor with a counting hook on every hook name",
+            HooksPipeline, compare_to="full_engine+orders"),
 )
