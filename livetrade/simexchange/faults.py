@@ -49,10 +49,6 @@ class FaultInjector:
         """No faults at all (the seed is kept so a later ``set`` is still repeatable)."""
         self.set(FaultConfig(seed=self.config.seed))
 
-    def in_scope(self, method: str, path: str) -> bool:
-        scope = self.config.scope
-        return not scope or f"{method} {path}" in scope
-
     def http_fault(self, method: str, path: str) -> HttpFault | None:
         """One draw for an in-scope request; None means serve it normally."""
         with self._lock:
