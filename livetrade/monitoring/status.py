@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from livetrade.feeds.health import FeedHealth
 from livetrade.monitoring.metrics import (
@@ -88,8 +88,11 @@ def sample_metrics(monitor: EngineMonitor) -> Iterator[Metric]:
         yield counter("livetrade_checkpoints", "Checkpoints written",
                       engine.state.checkpoints_written)
         age = checkpoint_age_s(engine)
+        family = GaugeMetricFamily("livetrade_checkpoint_age_seconds",
+                                   "Age of the last checkpoint (no sample before the first)")
         if age is not None:
-            yield gauge("livetrade_checkpoint_age_seconds", "Age of the last checkpoint", age)
+            family.add_metric([], age)
+        yield family
     feeds = feed_health(engine)
     yield labelled_gauge("livetrade_feed_last_message_age_seconds",
                          "Seconds since a feed's last message", "feed",
