@@ -173,19 +173,27 @@ class EngineMonitor:
         directory that cannot be written.
         """
         self.started_monotonic = self._monotonic()
+        if self.settings.http_port is not None:  # first: a refused bind starts nothing
+            from livetrade.monitoring.http import MonitorHTTPServer
+            http = MonitorHTTPServer(self, self.settings)
+            http.start()
+            self.http = http
+        previous = None
+        if self._marker is not None and self.engine is not None:
+            try:
+                previous = self._marker.begin(self.engine.clock.now())
+            except Exception:
+                if self.http is not None:
+                    self.http.stop()
+                    self.http = None
+                raise
         self.hooks.start()
         self.sender.start()
-        if self._marker is not None and self.engine is not None:
-            previous = self._marker.begin(self.engine.clock.now())
-            if previous is not None:
-                self.restart_detected = previous
-                self.alerts.fire("engine_restarted", "process",
-                                 "engine started after an unclean exit (the previous run "
-                                 "never stopped)", {"previous": previous})
-        if self.settings.http_port is not None:
-            from livetrade.monitoring.http import MonitorHTTPServer
-            self.http = MonitorHTTPServer(self, self.settings)
-            self.http.start()
+        if previous is not None:
+            self.restart_detected = previous
+            self.alerts.fire("engine_restarted", "process",
+                             "engine started after an unclean exit (the previous run "
+                             "never stopped)", {"previous": previous})
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="livetrade-monitor",
                                         daemon=True)
