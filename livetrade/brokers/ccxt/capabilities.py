@@ -82,6 +82,10 @@ class VenueCapabilities:
     weights: dict[str, int]  # documented cost of the calls the adapter makes
     sim_options: dict[str, Any] = field(default_factory=dict)
     credentials: tuple[str, str] = ("apiKey", "secret")
+    # ccxt options the adapter needs on the real venue too (Bybit's fetch_order refuses to
+    # run without "acknowledged": it only sees the last 500 orders, which our polling of
+    # live orders respects).
+    required_options: dict[str, Any] = field(default_factory=dict)
 
     def market_kind(self, symbol: str) -> str:
         """``"linear"`` for ``BASE/QUOTE:SETTLE`` symbols, ``"spot"`` otherwise."""
@@ -144,7 +148,9 @@ CAPABILITIES: dict[str, VenueCapabilities] = {
         weights={"create_order": 1, "cancel_order": 1, "fetch_open_orders": 1,
                  "fetch_my_trades": 1, "fetch_positions": 1, "fetch_balance": 1},
         sim_options={"fetchMarkets": {"types": ["spot", "linear"]},
-                     "enableUnifiedAccount": True, "enableUnifiedMargin": False}),
+                     "enableUnifiedAccount": True, "enableUnifiedMargin": False,
+                     "fetchOrder": {"acknowledged": True}},
+        required_options={"fetchOrder": {"acknowledged": True}}),
     "hyperliquid": VenueCapabilities(
         exchange_id="hyperliquid", client_id_field="cloid", client_id_for=cloid_for,
         markets=frozenset({LINEAR}),
