@@ -280,3 +280,11 @@ def test_cli_dialect_bybit_serves_ccxt_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_a_malformed_parameter_is_a_bad_request_not_a_dropped_connection(
+        sim: DialectExchange) -> None:
+    client = bybit_client(sim)
+    with pytest.raises(ccxt.BadRequest):
+        client.fetch_open_orders(PERP, params={"limit": "many"})
+    assert client.fetch_open_orders(PERP) == []  # the server is still serving

@@ -13,6 +13,8 @@ import json
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -244,3 +246,14 @@ def test_cli_dialect_hyperliquid_serves_ccxt_and_stops_on_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_wrong_field_types_are_refused_with_422(sim: DialectExchange) -> None:
+    request = urllib.request.Request(
+        sim.rest_url + "/info", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"type": "userFillsByTime", "user": sim.api_key,
+                         "startTime": "yesterday"}).encode())
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 422
+    assert hl_client(sim).fetch_balance()["USDC"]["total"] == 100000  # still serving

@@ -241,11 +241,11 @@ class DialectExchange:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        return f"http://{_url_host(self.config.host)}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.config.host}:{self.ws_port}"
+        return f"ws://{_url_host(self.config.host)}:{self.ws_port}"
 
     @property
     def admin_url(self) -> str:
@@ -290,3 +290,7 @@ class DialectExchange:
             "prices": {s: str(p) for s, p in self.venue.market.prices().items()},
             "stream_connections": self.stream_connections(),
         }
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

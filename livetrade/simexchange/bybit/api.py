@@ -70,7 +70,10 @@ class BybitApi:
             if signed:
                 self._signer.check(request.headers, payload)
             params = self._params(request)
-            return HttpReply(200, envelope(endpoint(params), now))
+            try:
+                return HttpReply(200, envelope(endpoint(params), now))
+            except (TypeError, ValueError, AttributeError) as exc:  # a malformed parameter
+                raise BybitError(10001, f"params error: {type(exc).__name__}") from exc
         except BybitError as error:
             return HttpReply(error.status, envelope({}, now, error.code, error.msg),
                              error.headers)

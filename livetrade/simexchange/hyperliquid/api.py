@@ -31,6 +31,7 @@ from livetrade.simexchange.jsonhttp import HttpReply, HttpRequest
 from livetrade.simexchange.perps import DerivativesVenue, PerpSpec
 from livetrade.simexchange.records import OrderStatus, RejectReason, VenueReject
 
+_UNDESERIALIZABLE = "Failed to deserialize the JSON body into the target type"
 CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 MAX_FILLS = 2000
 NONCE_PAST_MS, NONCE_FUTURE_MS = 2 * 86_400_000, 86_400_000
@@ -85,13 +86,15 @@ class HyperliquidApi:
             return HttpReply(400, None, text="Failed to parse the request body as JSON")
         if not isinstance(body, dict):
             return HttpReply(422, None, text="Failed to deserialize the JSON body")
-        if request.path == "/info":
-            handler = self._info.get(str(body.get("type")))
-            if handler is None:
-                return HttpReply(422, None, text="Failed to deserialize the JSON body into "
-                                                 "the target type")
-            return HttpReply(200, handler(body))
-        return HttpReply(200, self._exchange(body))
+        try:
+            if request.path == "/info":
+                handler = self._info.get(str(body.get("type")))
+                if handler is None:
+                    return HttpReply(422, None, text=_UNDESERIALIZABLE)
+                return HttpReply(200, handler(body))
+            return HttpReply(200, self._exchange(body))
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # wrong field types
+            return HttpReply(422, None, text=f"{_UNDESERIALIZABLE}: {type(exc).__name__}")
 
     def fault_reply(self, fault: HttpFault, value: int) -> HttpReply:
         if fault is HttpFault.RATE_LIMIT:
