@@ -123,7 +123,7 @@ def state_settings(config: LiveTradeConfig) -> StateSettings | None:
 def build_broker(section: BrokerSection, clock: Clock) -> BrokerAdapter:
     """The broker adapter a ``[broker]`` section describes. Venue modules load lazily."""
     if isinstance(section, CCXTBrokerSection):
-        from livetrade.brokers.ccxt_adapter import ccxt_adapter_from_section
+        from livetrade.brokers.ccxt.factory import ccxt_adapter_from_section
         return ccxt_adapter_from_section(section, clock)
     if isinstance(section, IBBrokerSection):
         from livetrade.brokers.ib.adapter import ib_adapter_from_section

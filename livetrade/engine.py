@@ -218,7 +218,8 @@ class LiveTradingEngine:
                       client_order_id=event.client_order_id)
             return False
         self.portfolio.apply_fill(event.symbol, event.side, event.fill_amount,
-                                  event.fill_price, event.commission, event.fee_in_kind)
+                                  event.fill_price, event.commission,
+                                  fee_in_kind=event.fee_in_kind)
         return True
 
     def _on_fill(self, event: OrderFill) -> None:

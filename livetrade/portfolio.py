@@ -116,7 +116,7 @@ class Portfolio:
 
     def apply_fill(
         self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal,
-        fee_in_kind: Decimal = ZERO,
+        *, fee_in_kind: Decimal = ZERO,
     ) -> Decimal:
         """Book one execution; return the realized PnL it produced (gross of commission).
 

@@ -1,0 +1,5 @@
+"""Crypto venues through ccxt's synchronous classes: one adapter, a capability row per venue."""
+
+from livetrade.brokers.ccxt.adapter import CCXTAdapter
+
+__all__ = ["CCXTAdapter"]

@@ -1,0 +1,90 @@
+"""What the CCXT adapter remembers about its orders: ids both ways, symbols, fills seen.
+
+The venue speaks its own order ids; the engine speaks client order ids. Every order the
+adapter sent or found open is tracked here until it is finished and its fills are in.
+``seen`` holds every fill id already handed to the engine (bounded), so a trade reported
+by the order response, then by polling, then again after a reconnect, counts once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass
+class Tracked:
+    """One order the adapter follows."""
+
+    client_order_id: str
+    symbol: str
+    venue_id: str = ""
+    quantity: Decimal = Decimal(0)
+    filled: Decimal = Decimal(0)
+    done: bool = False  # the venue says it is closed (filled, canceled, expired, rejected)
+    final_sent: bool = False  # our terminal event (cancel/expiry) was emitted
+    fills: set[str] = field(default_factory=set)
+
+
+class OrderTracker:
+    """Thread-safe maps between our ids and the venue's, and the fills already reported."""
+
+    def __init__(self, seen_capacity: int = 100_000) -> None:
+        self._lock = threading.Lock()
+        self._by_client: dict[str, Tracked] = {}
+        self._by_venue: dict[str, str] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_capacity = seen_capacity
+
+    def track(self, client_order_id: str, symbol: str, quantity: Decimal,
+              venue_id: str = "") -> Tracked:
+        with self._lock:
+            entry = self._by_client.get(client_order_id)
+            if entry is None:
+                entry = self._by_client[client_order_id] = Tracked(client_order_id, symbol,
+                                                                   quantity=quantity)
+            if venue_id:
+                entry.venue_id = venue_id
+                self._by_venue[venue_id] = client_order_id
+            return entry
+
+    def get(self, client_order_id: str) -> Tracked | None:
+        with self._lock:
+            return self._by_client.get(client_order_id)
+
+    def client_id_for(self, venue_id: str) -> str | None:
+        with self._lock:
+            return self._by_venue.get(venue_id)
+
+    def active(self) -> list[Tracked]:
+        """Orders whose story is not complete: still open at the venue, or closed with
+        fills or the final event not yet handed to the engine."""
+        with self._lock:
+            return [t for t in self._by_client.values() if not t.final_sent]
+
+    def symbols(self) -> set[str]:
+        with self._lock:
+            return {t.symbol for t in self._by_client.values() if not t.final_sent}
+
+    def first_sighting(self, fill_id: str, client_order_id: str, quantity: Decimal) -> bool:
+        """``True`` once per fill id; records the quantity on its order."""
+        with self._lock:
+            if fill_id in self._seen:
+                return False
+            self._seen[fill_id] = None
+            if len(self._seen) > self._seen_capacity:
+                self._seen.popitem(last=False)
+            entry = self._by_client.get(client_order_id)
+            if entry is not None:
+                entry.fills.add(fill_id)
+                entry.filled += quantity
+            return True
+
+    def forget_finished(self) -> None:
+        """Drop orders whose story is complete (keeps the maps small)."""
+        with self._lock:
+            for cid in [c for c, t in self._by_client.items() if t.done and t.final_sent]:
+                entry = self._by_client.pop(cid)
+                self._by_venue.pop(entry.venue_id, None)
