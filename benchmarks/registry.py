@@ -23,6 +23,7 @@ from benchmarks.suites import (
     overload,
     replay,
     stream_latency,
+    venue_round_trip,
 )
 from benchmarks.workloads import Progress
 
@@ -50,6 +51,7 @@ SUITES: tuple[Suite, ...] = (
     Suite(9, "hotpath", hotpath.TITLE, hotpath.run),
     Suite(10, "ib_round_trip", ib_round_trip.TITLE, ib_round_trip.run),
     Suite(11, "stream_latency", stream_latency.TITLE, stream_latency.run),
+    Suite(12, "venue_round_trip", venue_round_trip.TITLE, venue_round_trip.run),
 )
 
 BY_NAME: dict[str, Suite] = {s.name: s for s in SUITES}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -97,6 +98,10 @@ class ResilientBroker(BrokerAdapter):
         self._sink: EventSink | None = None
         self._on_breaker_change = on_breaker_change
         self.breakers = BrokerBreakers(inner.name, self.settings.breakers, self._breaker_moved)
+        # Venue calls run here under their deadlines; more workers than callers (executor,
+        # poller, reconciler, probe) so one hung call does not starve the others.
+        self._pool = ThreadPoolExecutor(max_workers=8,
+                                        thread_name_prefix=f"livetrade-{inner.name}-call")
 
     # ------------------------------------------------------------------ plumbing
     def _breaker_moved(self, change: BreakerStateChange) -> None:
@@ -127,7 +132,8 @@ class ResilientBroker(BrokerAdapter):
     def _guarded(self, group: BreakerGroup, fn: Callable[[], T], timeout_s: float,
                  operation: str, ambiguous: bool = False) -> T:
         return self.breakers.call(group, lambda: call_with_deadline(
-            fn, timeout_s, operation=f"{self.name}.{operation}", ambiguous=ambiguous))
+            fn, timeout_s, operation=f"{self.name}.{operation}", ambiguous=ambiguous,
+            pool=self._pool))
 
     def _query(self, operation: str, fn: Callable[[], T], timeout_s: float) -> T:
         return self._retrying(self.settings.retry, operation, _retry_queries)(
@@ -144,6 +150,8 @@ class ResilientBroker(BrokerAdapter):
     def disconnect(self) -> None:
         self.shutdown.set()
         self.inner.disconnect()
+        # Idle workers end now; one stuck in a hung venue call ends when that call does.
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ orders
     def submit_order(self, client_order_id: str, request: OrderRequest) -> None:

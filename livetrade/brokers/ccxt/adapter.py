@@ -52,6 +52,7 @@ from livetrade.clock import Clock, SystemClock
 from livetrade.errors import BrokerError, EngineStateError, OrderRejectedError
 from livetrade.events import (
     Event,
+    MarketData,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -95,6 +96,7 @@ class CCXTAdapter(BrokerAdapter):
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._markets: dict[str, Any] = {}
+        self._last_price: dict[str, Decimal] = {}
         self.polls = 0
         self.poll_errors = 0
 
@@ -180,11 +182,19 @@ class CCXTAdapter(BrokerAdapter):
         self._report_trades(order.get("trades") or [], client_order_id, request.symbol,
                             request.side, venue_id)
 
+    def on_market_data(self, event: MarketData) -> None:
+        """Remember the last price (dispatcher thread): market orders are checked against
+        the minimum notional with it instead of asking the venue for a ticker."""
+        self._last_price[event.symbol] = event.price
+
     def _reference_price(self, request: OrderRequest) -> Decimal | None:
         if request.limit_price is not None:
             return request.limit_price
         if request.stop_price is not None:
             return request.stop_price
+        cached = self._last_price.get(request.symbol)
+        if cached is not None:
+            return cached
         ticker = self._call("query", lambda: self.exchange.fetch_ticker(request.symbol))
         last = ticker.get("last") or ticker.get("close")
         return None if last is None else to_decimal(last, "last price")
