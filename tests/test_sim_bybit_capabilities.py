@@ -7,8 +7,11 @@ from decimal import Decimal
 
 import ccxt
 import pytest
+from pydantic import SecretStr
 
 from livetrade.brokers.ccxt.capabilities import capabilities, find_by_client_id, point_at
+from livetrade.brokers.ccxt.factory import build_exchange
+from livetrade.config import CCXTBrokerSection
 from livetrade.errors import ConfigError, OrderRejectedError
 from livetrade.events import OrderType, Side, TimeInForce
 from livetrade.orders import OrderRequest
@@ -70,3 +73,11 @@ def test_find_by_client_id_sees_open_finished_and_missing_orders(client: ccxt.by
     assert opened is not None and opened["status"] == "open"
     assert done is not None and done["status"] == "closed" and done["filled"] == 0.01
     assert find_by_client_id(client, BYBIT, PERP, "never-sent") is None
+
+
+def test_the_factory_gives_a_real_bybit_client_the_options_it_cannot_work_without() -> None:
+    section = CCXTBrokerSection(type="ccxt", exchange="bybit", api_key=SecretStr("k"),
+                                api_secret=SecretStr("s"), symbols=[PERP])
+    exchange, _ = build_exchange(section)  # no rest_url: the real venue
+    assert exchange.options["fetchOrder"] == {"acknowledged": True}
+    assert "bybit.com" in exchange.urls["api"]["private"]  # still aimed at the venue itself

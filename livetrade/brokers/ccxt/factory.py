@@ -43,7 +43,7 @@ def build_exchange(section: CCXTBrokerSection) -> tuple[ccxt.Exchange, list[str]
             [f"broker: set the environment variables {section.api_key_env} and "
              f"{section.api_secret_env} (or api_key / api_secret in the file)"])
     key_field, secret_field = caps.credentials
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(caps.required_options)  # needed on the real venue too
     if section.rest_url:
         options.update(caps.sim_options)
     options.update(section.options)
