@@ -80,4 +80,4 @@ def test_the_factory_gives_a_real_bybit_client_the_options_it_cannot_work_withou
                                 api_secret=SecretStr("s"), symbols=[PERP])
     exchange, _ = build_exchange(section)  # no rest_url: the real venue
     assert exchange.options["fetchOrder"] == {"acknowledged": True}
-    assert "bybit.com" in exchange.urls["api"]["private"]  # still aimed at the venue itself
+    assert exchange.urls["api"]["private"] == "https://api.{hostname}"  # the venue itself
