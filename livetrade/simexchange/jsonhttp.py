@@ -40,6 +40,9 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpReply:
+    """What a dialect answers: JSON ``payload`` (or a plain ``text`` body, as gateways send
+    for 5xx) with its status and headers; the server owns the bytes and keep-alive."""
+
     status: int
     payload: Any
     headers: dict[str, str] = field(default_factory=dict)
