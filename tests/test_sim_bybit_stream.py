@@ -25,6 +25,7 @@ SETTINGS = StreamSettings(stale_after_s=30, ping_interval_s=2, ping_timeout_s=1,
                           connect_timeout_s=2, resync_timeout_s=2,
                           backoff=Backoff(initial_s=0.2, max_s=0.4, jitter=0))
 PERP, ETH_PERP = "BTC/USDT:USDT", "ETH/USDT:USDT"
+D = Decimal
 
 
 @contextmanager
@@ -114,3 +115,19 @@ def test_config_section_builds_the_feed() -> None:
     assert feed.stream_url() == "ws://127.0.0.1:1/v5/public/linear"
     with pytest.raises(ConfigError):
         build_feed(section.model_copy(update={"kinds": ["orderbook.50"]}), SystemClock())
+
+
+def test_linear_ticker_deltas_merge_onto_the_last_snapshot() -> None:
+    feed = BybitStreamFeed("ws://127.0.0.1:1", [PERP], kinds=("tickers",), settings=SETTINGS)
+    snapshot = {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 1_700_000_000_000,
+                "data": {"symbol": "BTCUSDT", "lastPrice": "30000", "bid1Price": "29999.9",
+                         "ask1Price": "30000.1"}}
+    delta = {"topic": "tickers.BTCUSDT", "type": "delta", "ts": 1_700_000_000_100,
+             "data": {"symbol": "BTCUSDT", "lastPrice": "30001.5"}}
+    first, = feed.decode(snapshot)
+    merged, = feed.decode(delta)
+    assert (first.price, first.bid, first.ask) == (D("30000"), D("29999.9"), D("30000.1"))
+    assert (merged.price, merged.bid, merged.ask) == (D("30001.5"), D("29999.9"),
+                                                      D("30000.1"))
+    feed.subscribe_frames()  # a reconnect: deltas must wait for a new snapshot
+    assert feed.decode(delta)[0].bid is None
