@@ -63,8 +63,8 @@ def test_an_order_placed_behind_our_back_is_adopted_and_its_fill_booked() -> Non
         venue.submit_order("manual-2", request("AAPL", Side.BUY, 2, order_type=OrderType.LIMIT,
                                                limit_price=Decimal(90)))
         engine.reconcile_now("test")
-        assert wait_until(lambda: engine.reconciler.runs == 1, 10)
-        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(3)}, 5)
+        assert wait_until(lambda: engine.reconciler.runs == 1, 20)
+        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(3)}, 15)
         assert "manual-2" in {o.client_order_id for o in engine.orders.open_orders()}
         assert engine.status().cash == venue.get_account_info().cash
         assert [f.client_order_id for f in strategy.of("fill")] == ["manual-1"]
@@ -88,8 +88,8 @@ def test_warn_reports_differences_and_changes_nothing() -> None:
         venue.muted = True
         venue.submit_order("manual-1", request("AAPL", quantity=3))
         engine.reconcile_now("test")
-        assert wait_until(lambda: engine.reconciler.runs == 1, 10)
-        assert wait_until(lambda: bool(errors(strategy, "reconciliation_fill_missed")), 5)
+        assert wait_until(lambda: engine.reconciler.runs == 1, 20)
+        assert wait_until(lambda: bool(errors(strategy, "reconciliation_fill_missed")), 15)
         assert engine.status().positions == {}
     finally:
         engine.stop()
@@ -106,7 +106,7 @@ def test_halt_engages_the_kill_switch_on_any_difference() -> None:
         venue.muted = True
         venue.submit_order("manual-1", request("AAPL", quantity=3))
         engine.reconcile_now("test")
-        assert wait_until(lambda: engine.mode == "halted", 10)
+        assert wait_until(lambda: engine.mode == "halted", 20)
     finally:
         engine.stop()
 
@@ -125,7 +125,7 @@ def test_an_order_still_in_flight_is_not_called_missing() -> None:
         # The snapshot was taken as if before the venue saw the order:
         snapshot = snapshot.model_copy(update={"open_orders": ()})
         engine.publish(snapshot)
-        assert wait_until(lambda: engine.reconciler.runs == 1, 10)
+        assert wait_until(lambda: engine.reconciler.runs == 1, 20)
         assert cid in {o.client_order_id for o in engine.orders.open_orders()}
         assert not errors(strategy, "reconciliation_order_missing")
     finally:
@@ -139,7 +139,7 @@ def test_a_broker_that_does_not_answer_leaves_the_book_alone_and_says_so() -> No
     try:
         venue.down = True
         engine.reconcile_now("test")
-        assert wait_until(lambda: bool(errors(strategy, "reconciliation_failed")), 10)
+        assert wait_until(lambda: bool(errors(strategy, "reconciliation_failed")), 20)
         assert engine.status().positions == {}
     finally:
         venue.down = False
@@ -159,25 +159,25 @@ def test_resuming_from_shadow_discards_the_shadow_book_for_the_live_one(policy: 
         engine.publish(md("AAPL", 100))
         assert strategy.wait_for(lambda s: len(s.of("market_data")) == 1)
         engine.orders.submit(request("AAPL", quantity=2))
-        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(2)}, 5)
+        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(2)}, 15)
         venue.down = True
         for _ in range(2):
             engine.orders.submit(request("AAPL", quantity=1))
-        assert wait_until(lambda: broker.mode is Mode.SHADOW, 5)
+        assert wait_until(lambda: broker.mode is Mode.SHADOW, 15)
         assert engine.mode == "shadow"
         engine.orders.submit(request("AAPL", quantity=5))
-        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(7)}, 5)
+        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(7)}, 15)
         assert any(o.shadow for o in engine.orders.all_orders())
         venue.down = False
         if policy == "manual":
-            assert wait_until(lambda: broker.live_available, 5)
+            assert wait_until(lambda: broker.live_available, 15)
             assert engine.mode == "shadow"
             engine.resume_live()
-        assert wait_until(lambda: engine.mode == "live", 5)
-        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(2)}, 10)
+        assert wait_until(lambda: engine.mode == "live", 15)
+        assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(2)}, 20)
         assert engine.status().cash == venue.get_account_info().cash
         assert len(venue.submits) == 1  # the live order; the outage refused the next two
         # The two whose outcome was unknown are settled by the resume reconciliation:
-        assert wait_until(lambda: engine.orders.open_orders() == (), 5)
+        assert wait_until(lambda: engine.orders.open_orders() == (), 15)
     finally:
         engine.stop()

@@ -48,7 +48,7 @@ def go_down(broker: ShadowingBroker, venue: FlakyVenue) -> None:
             broker.submit_order(f"lost-{n}", request("AAPL", quantity=1))
     with pytest.raises(OrderRejectedError, match="not sent"):  # breaker open: fast refusal
         broker.submit_order("refused", request("AAPL", quantity=1))
-    assert wait_until(lambda: broker.mode is Mode.SHADOW, 5)
+    assert wait_until(lambda: broker.mode is Mode.SHADOW, 15)
 
 
 def test_an_outage_past_degrade_after_s_moves_orders_to_the_shadow_venue() -> None:
@@ -73,7 +73,7 @@ def test_manual_policy_stays_in_shadow_when_the_broker_is_back_until_resume() ->
     broker, venue, events, resumed = shadowing("manual")
     go_down(broker, venue)
     venue.down = False
-    assert wait_until(lambda: broker.live_available, 5)
+    assert wait_until(lambda: broker.live_available, 15)
     broker.submit_order("shadow-2", request("AAPL", quantity=1))
     assert broker.mode is Mode.SHADOW and "shadow-2" not in venue.submits
     assert any(isinstance(e, SystemErrorEvent) and e.error_type == "BrokerAvailable"
@@ -96,7 +96,7 @@ def test_flatten_shadow_resumes_live_by_itself_and_cancels_shadow_orders() -> No
                                                limit_price=Decimal(50)))
     assert [o.client_order_id for o in broker.shadow.get_open_orders()] == ["shadow-rest"]
     venue.down = False
-    assert wait_until(lambda: bool(resumed), 5)  # after the switch and the shadow cancels
+    assert wait_until(lambda: bool(resumed), 15)  # after the switch and the shadow cancels
     assert broker.mode is Mode.LIVE and "flatten_shadow" in resumed[0]
     assert broker.shadow.get_open_orders() == []
     assert "shadow-rest" not in venue.submits
@@ -109,6 +109,6 @@ def test_queries_always_answer_for_the_live_account() -> None:
     go_down(broker, venue)
     broker.submit_order("shadow-1", request("AAPL", quantity=3))
     venue.down = False
-    assert wait_until(lambda: broker.live_available, 5)
+    assert wait_until(lambda: broker.live_available, 15)
     assert broker.get_positions() == {"AAPL": Decimal(2)}
     broker.disconnect()
