@@ -35,6 +35,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from livetrade.drills.crash_sim import (
+    MarketDriver,
+    SimDrillReport,
+    start_venue,
+    verify_round,
+)
+from livetrade.drills.crash_sim import write_config as write_sim_config
+from livetrade.drills.kill_points import kill_soon
 from livetrade.events import MarketData
 from livetrade.strategy import Strategy
 
@@ -113,11 +121,12 @@ debounce_s = 0.05
     return config
 
 
-def _run(config: Path, *extra: str, log: Path) -> subprocess.Popen[bytes]:
+def _run(config: Path, *extra: str, log: Path,
+         env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "livetrade", "run", str(config),
                                  "--log-format", "json", "--json", *extra],
-                                stdout=subprocess.DEVNULL, stderr=out)
+                                stdout=subprocess.DEVNULL, stderr=out, env=env)
 
 
 def _verify(work: Path, report: DrillReport, round_no: int) -> None:
@@ -211,33 +220,113 @@ def run_drill(kills: int, seed: int, work: Path, *, min_s: float = 0.2, max_s: f
     return report
 
 
+def run_sim_drill(kills: int, seed: int, work: Path, *, min_s: float = 0.3,
+                  max_s: float = 2.5, progress: bool = False) -> SimDrillReport:
+    """The drill against ``livetrade sim-exchange`` in its own process (it outlives every
+    kill): engine subprocess, SIGKILL, the market keeps moving a moment (fills the engine
+    misses), then a recover-only run with the market paused, and the check against the
+    venue. Bounded by ``kills``."""
+    rng = random.Random(seed)
+    work.mkdir(parents=True, exist_ok=True)
+    report = SimDrillReport()
+    with (work / "venue.log").open("a") as venue_log:
+        venue = start_venue(work, seed, venue_log)
+        driver = MarketDriver(venue, seed)
+        try:
+            config = write_sim_config(work, venue, seed)
+            log = work / "engine.log"
+            for round_no in range(1, kills + 1):
+                driver.resume()
+                offset = log.stat().st_size if log.exists() else 0
+                proc = _run(config, log=log, env=venue.env())
+                try:
+                    mode = kill_soon(proc.kill, work / "state", log, offset, rng,
+                                     min_s=min_s, max_s=max_s)
+                    proc.wait(30)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                report.kills += 1
+                time.sleep(rng.uniform(0, 0.5))  # the venue trades on without the engine
+                driver.pause()
+                code = _run(config, "--duration", "0", log=log, env=venue.env()).wait(120)
+                if code != 0:
+                    report.failures.append(f"round {round_no}: recover-only run exited {code}")
+                    break
+                verify_round(work / "state", venue, report, round_no, settle_s=0)
+                if progress:
+                    print(f"round {round_no}/{kills}: killed ({mode}), recovered, verified: "
+                          f"{report.orders_at_venue} orders, {report.fills_at_venue} fills "
+                          f"at the venue, failures {len(report.failures)}", file=sys.stderr)
+        finally:
+            driver.close()
+            venue.stop()
+    return report
+
+
+def print_table(summary: dict[str, Any]) -> None:
+    """The drill's summary as a two-column table."""
+    rows = [(k, v) for k, v in summary.items() if k not in ("failures", "differences_adopted")]
+    rows += [(f"adopted: {k}", v) for k, v in sorted(summary.get("differences_adopted",
+                                                                    {}).items())]
+    width = max(len(str(k)) for k, _ in rows)
+    print(f"{'figure'.ljust(width)}  value\n{'-' * width}  -----")
+    for key, value in rows:
+        print(f"{str(key).ljust(width)}  {value}")
+    for failure in summary.get("failures", []):
+        print(f"  FAILURE {failure}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m livetrade.drills.crash",
         description="kill -9 the engine at random points and verify every recovery",
-        epilog="example: python -m livetrade.drills.crash --kills 100 --seed 7")
+        epilog="examples:\n  python -m livetrade.drills.crash --kills 100 --seed 7\n"
+               "  python -m livetrade.drills.crash --venue sim --supervisord --kills 100",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--venue", choices=["paper", "sim"], default="paper",
+                        help="paper: persisted paper venue inside the engine process; sim: "
+                             "livetrade sim-exchange in a process of its own")
+    parser.add_argument("--supervisord", action="store_true",
+                        help="with --venue sim: run the engine under a real supervisord, "
+                             "which restarts it after every SIGKILL")
     parser.add_argument("--dir", help="work directory (default: a new temp dir)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.supervisord and args.venue != "sim":
+        parser.error("--supervisord needs --venue sim")
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="livetrade-drill-"))
-    report = run_drill(args.kills, args.seed, work, progress=not args.json)
-    summary = {"ok": report.ok, "kills": report.kills,
-               "restarts_verified": report.restarts_verified,
-               "differences_seen": report.differences_seen,
-               "fills_at_venue": report.fills_at_venue, "failures": report.failures,
-               "work_dir": str(work), "pid": os.getpid()}
+    started = time.monotonic()
+    if args.venue == "sim":
+        if args.supervisord:
+            from livetrade.drills.supervised import run_supervised_drill
+
+            sim_report = run_supervised_drill(args.kills, args.seed, work,
+                                              progress=not args.json)
+        else:
+            sim_report = run_sim_drill(args.kills, args.seed, work, progress=not args.json)
+        ok = sim_report.ok
+        summary = {"venue": "sim", "supervisord": args.supervisord, **sim_report.summary(),
+                   "seconds": round(time.monotonic() - started, 1), "work_dir": str(work)}
+    else:
+        report = run_drill(args.kills, args.seed, work, progress=not args.json)
+        ok = report.ok
+        summary = {"venue": "paper", "ok": report.ok, "kills": report.kills,
+                   "restarts_verified": report.restarts_verified,
+                   "fills_at_venue": report.fills_at_venue,
+                   "differences_adopted": report.differences_seen,
+                   "failures": report.failures,
+                   "seconds": round(time.monotonic() - started, 1), "work_dir": str(work),
+                   "pid": os.getpid()}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{'OK' if report.ok else 'FAILED'}: {report.kills} kills, "
-              f"{report.restarts_verified} recoveries verified, "
-              f"{report.fills_at_venue} fills at the venue, differences adopted "
-              f"{report.differences_seen}")
-        for failure in report.failures:
-            print(f"  {failure}")
-    return 0 if report.ok else 1
+        print(f"{'OK' if ok else 'FAILED'}: crash drill ({summary['venue']} venue"
+              f"{', under supervisord' if args.supervisord else ''})")
+        print_table(summary)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
