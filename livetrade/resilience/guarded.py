@@ -186,8 +186,9 @@ class ResilientBroker(BrokerAdapter):
             return
         _log.info("submit_resolved", broker=self.name, client_order_id=client_order_id,
                   outcome="not_there")
+        # Carry the venue's Retry-After (a 429 on the submit): the resend waits for it.
         raise _NotThere(f"not at the venue after: {failure.message}",
-                        client_order_id=client_order_id)
+                        retry_after_s=failure.retry_after_s, client_order_id=client_order_id)
 
     def _resolve(self, client_order_id: str, failure: TransientBrokerError) -> BrokerOrder | None:
         """Look the order up; an unanswerable lookup leaves the outcome ambiguous."""

@@ -14,7 +14,9 @@ RateLimitExceeded, DDoS...    TransientBrokerError (with   TransientBrokerError 
                               ``retry_after_s``)           ``retry_after_s``)
 other NetworkError            AmbiguousOutcomeError        TransientBrokerError
 (ExchangeNotAvailable,
-OnMaintenance, InvalidNonce)
+OnMaintenance, InvalidNonce),
+OperationFailed (Binance
+-1001 on a 5xx)
 InsufficientFunds,            OrderRejectedError           PermanentBrokerError
 InvalidOrder, BadSymbol,
 DuplicateOrderId
@@ -27,6 +29,9 @@ anything else                 PermanentBrokerError         PermanentBrokerError
 ============================= ============================ ===============================
 
 A rate limit is not ambiguous: the venue refused the request before acting on it.
+``OperationFailed`` is ``NetworkError``'s parent in ccxt 4 and is what ccxt raises for
+Binance's ``-1001`` "Internal error; unable to process your request" (its 5xx body, whose
+execution status Binance documents as unknown): transient, never a rejection.
 Messages pass through :func:`scrub` so no credential ever reaches a log or an error.
 """
 
@@ -46,6 +51,9 @@ from livetrade.errors import (
 )
 
 Operation = Literal["submit", "cancel", "query"]
+# OperationFailed only exists in newer ccxt; NetworkError is (or is under) it everywhere.
+_TRANSIENT: tuple[type[Exception], ...] = (
+    ccxt.NetworkError, getattr(ccxt, "OperationFailed", ccxt.NetworkError))
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -78,7 +86,7 @@ def classify(error: Exception, operation: Operation, *, venue: str,
     acts = operation in ("submit", "cancel")
     if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return TransientBrokerError(message, retry_after_s=retry_after_s(headers), **context)
-    if isinstance(error, ccxt.NetworkError):
+    if isinstance(error, _TRANSIENT):
         if acts:
             return AmbiguousOutcomeError(message, **context)
         return TransientBrokerError(message, **context)
