@@ -28,12 +28,13 @@ def wait_for_event(log: Path, offset: int, event: str, deadline_s: float) -> boo
 
 
 def kill_soon(kill: Callable[[], None], state_dir: Path, log: Path, offset: int,
-              rng: random.Random, *, min_s: float, max_s: float) -> str:
+              rng: random.Random, *, min_s: float, max_s: float,
+              startup_share: float = 0.1) -> str:
     """SIGKILL the engine (``kill``) at one of three kinds of instant: during start-up and
-    recovery (one round in ten), at a random moment of trading, or the moment the journal
-    grows after a random delay (right after an intent was written, before the venue's
-    answer was booked). Returns the kind."""
-    if rng.random() < 0.1:
+    recovery (``startup_share`` of the rounds), at a random moment of trading, or the
+    moment the journal grows after a random delay (right after an intent was written,
+    before the venue's answer was booked). Returns the kind."""
+    if rng.random() < startup_share:
         time.sleep(rng.uniform(0, 3))
         kill()
         return "startup"
