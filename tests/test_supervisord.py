@@ -103,10 +103,21 @@ def engine_pid(ctl: Callable[..., str]) -> int | None:
 
 
 def log_events(path: Path) -> list[dict[str, object]]:
+    """Every JSON log object in the file. A process killed with SIGKILL can leave half a
+    line, which the restarted process then continues: such a line holds a torn object
+    followed by whole ones, and the whole ones still count."""
+    decoder = json.JSONDecoder()
     events = []
     for line in path.read_text().splitlines():
-        if line.startswith("{"):
-            events.append(json.loads(line))
+        start = line.find("{")
+        while start != -1:
+            try:
+                event, end = decoder.raw_decode(line, start)
+            except json.JSONDecodeError:
+                start = line.find("{", start + 1)
+                continue
+            events.append(event)
+            start = line.find("{", end)
     return events
 
 
