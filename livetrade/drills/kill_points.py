@@ -29,16 +29,18 @@ def wait_for_event(log: Path, offset: int, event: str, deadline_s: float) -> boo
 
 def kill_soon(kill: Callable[[], None], state_dir: Path, log: Path, offset: int,
               rng: random.Random, *, min_s: float, max_s: float,
-              startup_share: float = 0.1) -> str:
+              startup_share: float = 0.1, wait_started: bool = True) -> str:
     """SIGKILL the engine (``kill``) at one of three kinds of instant: during start-up and
     recovery (``startup_share`` of the rounds), at a random moment of trading, or the
     moment the journal grows after a random delay (right after an intent was written,
-    before the venue's answer was booked). Returns the kind."""
+    before the venue's answer was booked). With ``wait_started`` the random delay counts
+    from the engine's ``engine_started`` log line after ``offset``. Returns the kind."""
     if rng.random() < startup_share:
         time.sleep(rng.uniform(0, 3))
         kill()
         return "startup"
-    wait_for_event(log, offset, "engine_started", 60)
+    if wait_started:
+        wait_for_event(log, offset, "engine_started", 60)
     time.sleep(rng.uniform(min_s, max_s))
     mode = "random"
     if rng.random() < 0.5 and wait_for_intent(state_dir, 20):

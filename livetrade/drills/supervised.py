@@ -156,7 +156,8 @@ def _round(supervisor: Supervisor, venue: SimVenue, driver: MarketDriver,
     work = venue.state_dir.parent
     log = work / "engine.log"
     mode = kill_soon(lambda: os.kill(pid, signal.SIGKILL), work / "state", log, _size(log),
-                     rng, min_s=min_s, max_s=max_s, startup_share=0)
+                     rng, min_s=min_s, max_s=max_s, startup_share=0,
+                     wait_started=False)
     report.kills += 1
     offset = _size(log)
     new_pid = supervisor.wait_for_new_pid(pid, 60)
