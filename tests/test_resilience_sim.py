@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,9 @@ from livetrade.drills.storm import (
     judge,
     latency_window_us,
     percentile,
+    short_grace,
 )
+from livetrade.drills.storm import settle as settle_run
 from livetrade.engine import LiveTradingEngine
 from livetrade.errors import AmbiguousOutcomeError, OrderRejectedError, TransientBrokerError
 from livetrade.events import Event, MarketData, OrderReject, SystemErrorEvent
@@ -66,7 +67,7 @@ def engine_from(config: LiveTradeConfig) -> LiveTradingEngine:
     """The engine ``config`` describes, with a 1 s reconciliation grace (``[state]`` has no
     knob for it; 30 s would outlast a test) so an order lost to a fault is settled soon."""
     engine = build_engine(config)
-    engine.reconciler.settings = replace(engine.reconciler.settings, grace_s=1.0)
+    short_grace(engine)
     return engine
 
 
@@ -88,20 +89,9 @@ def strategy_of(engine: LiveTradingEngine) -> StormStrategy:
 
 
 def settle(engine: LiveTradingEngine, sim: SimExchange) -> None:
-    """Stop new orders (kill switch cancels the open ones), wait until both sides have no
-    open order, then reconcile once more so anything a fault hid is settled."""
-    engine.engage_kill_switch("test end")
-    asked = [0.0]
-
-    def quiet() -> bool:
-        # An order whose submit stayed ambiguous (venue and lookup both failed) is open
-        # locally until a reconciliation finds it missing at the venue: ask for one.
-        if time.monotonic() - asked[0] > 1:
-            asked[0] = time.monotonic()
-            engine.reconcile_now("test end")
-        return not engine.orders.open_orders() and not sim.state()["open_orders"]
-    assert wait_until(quiet, 20), (engine.orders.open_orders(), sim.state()["open_orders"])
-    engine.reconcile_now("test end")
+    """No open order on either side, then the books agree (see ``storm.settle``)."""
+    assert settle_run(engine, lambda: list(sim.state()["open_orders"])), (
+        engine.orders.open_orders(), sim.state()["open_orders"])
     assert wait_until(lambda: judge(engine, sim.orders(), sim.trades(),
                                     sim.balances()).ok, 10), judge(
         engine, sim.orders(), sim.trades(), sim.balances())

@@ -14,7 +14,8 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -44,9 +45,13 @@ class StormStrategy(Strategy):
         self._order_rate = order_rate
         self._next_side = "buy"
         self.tick_times: list[float] = []
+        self.quiet = False
+        """Set at the end of a run: keep counting ticks, send and cancel nothing."""
 
     def on_market_data(self, event: MarketData) -> None:
         self.tick_times.append(time.monotonic())
+        if self.quiet:
+            return
         roll = self._rng.random()
         if roll >= self._order_rate:
             return
@@ -250,3 +255,33 @@ def judge(engine: LiveTradingEngine, venue_orders: list[dict[str, Any]],
         mismatches.append(f"cash: engine {status.cash} venue {usdt}")
     return Verdict(len(venue_orders), len(venue_trades), duplicates, mismatches,
                    shadow_at_venue)
+
+
+def short_grace(engine: LiveTradingEngine, grace_s: float = 1.0) -> None:
+    """Let reconciliation settle an order lost to a fault after ``grace_s`` instead of the
+    default 30 s, which would outlast a test (``[state]`` has no knob for it)."""
+    engine.reconciler.settings = replace(engine.reconciler.settings, grace_s=grace_s)
+
+
+def settle(engine: LiveTradingEngine, venue_open_orders: Callable[[], list[Any]],
+           timeout_s: float = 20.0) -> bool:
+    """End a run: stop new orders (the kill switch cancels the open ones) and wait until
+    neither side has an open order. An order whose submit stayed ambiguous (venue and
+    lookup both failed) stays open locally until a reconciliation finds it missing at the
+    venue, so one is requested every second. Then one last reconciliation. Blocks."""
+    if isinstance(engine.strategy, StormStrategy):
+        # Its cancels would keep touching orders lost to faults, and reconciliation only
+        # closes an order that has not changed for grace_s.
+        engine.strategy.quiet = True
+    engine.engage_kill_switch("run ends: settling")
+    deadline = time.monotonic() + timeout_s
+    asked = 0.0
+    while time.monotonic() < deadline:
+        if time.monotonic() - asked > 1:
+            asked = time.monotonic()
+            engine.reconcile_now("run ends")
+        if not engine.orders.open_orders() and not venue_open_orders():
+            engine.reconcile_now("run ends: final")
+            return True
+        time.sleep(0.05)
+    return False
