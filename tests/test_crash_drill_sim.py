@@ -9,13 +9,19 @@ order the engine never journaled, a lost fill, or a position/cash/open-order dif
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from simkit import binance_client, running_sim
 
+from livetrade.brokers.ccxt.adapter import CCXTAdapter
+from livetrade.brokers.ccxt.capabilities import capabilities
 from livetrade.drills.crash import run_sim_drill
 from livetrade.drills.crash_sim import SimDrillReport
 from livetrade.drills.supervised import run_supervised_drill
+from livetrade.events import OrderType, Side
 
 
 def assert_every_recovery_exact(report: SimDrillReport, kills: int) -> None:
@@ -47,3 +53,25 @@ def test_supervisord_restarts_the_killed_engine_and_it_recovers_exactly(
     report = run_supervised_drill(3, seed=3, work=tmp_path / "drill", min_s=0.2, max_s=1.5)
     assert_every_recovery_exact(report, 3)
     assert report.orders_at_venue >= 8
+
+
+def test_fills_since_a_checkpoint_come_back_in_full_beyond_one_venue_page() -> None:
+    """Found by the drill: recovery asked for the fills since the checkpoint with one
+    ``fetch_my_trades`` call, and a venue answers a ``startTime`` query with its oldest
+    page only (500 by default), so after a busy stretch the newest fills - the ones the
+    engine missed while down - were never adopted. 520 fills must all come back."""
+    with running_sim() as sim:
+        for n in range(520):
+            sim.venue.place_order("BTC/USDT", Side.BUY, OrderType.MARKET, Decimal("0.001"),
+                                  client_order_id=f"page-{n}")
+        adapter = CCXTAdapter(binance_client(sim), capabilities("binance"),
+                              symbols=["BTC/USDT"], quote_currency="USDT",
+                              poll_interval_s=60, secrets=[sim.api_key, sim.api_secret])
+        adapter.connect(lambda event: None)
+        try:
+            fills = adapter.get_fills(datetime(1970, 1, 1, tzinfo=UTC))
+        finally:
+            adapter.disconnect()
+    assert len(fills) == 520
+    assert len({f.fill_id for f in fills}) == 520
+    assert {f.client_order_id for f in fills} == {f"page-{n}" for n in range(520)}

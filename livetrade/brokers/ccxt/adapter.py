@@ -364,9 +364,7 @@ class CCXTAdapter(BrokerAdapter):
         since_ms = int(since.timestamp() * 1000)
         for symbol in self.symbols:
             market = self._market(symbol)
-            trades = self._call("query", partial(self.exchange.fetch_my_trades, symbol,
-                                                 since_ms))
-            for trade in trades:
+            for trade in self._trades_since(symbol, since_ms):
                 venue_id = str(trade.get("order"))
                 cid = self._orders.client_id_for(venue_id) or self._lookup_client_id(
                     symbol, venue_id)
@@ -376,6 +374,22 @@ class CCXTAdapter(BrokerAdapter):
                                            quote=str(market["quote"]), side=None,
                                            now=self._clock.now(), order_id=venue_id))
         return sorted(fills, key=lambda f: f.timestamp)
+
+    def _trades_since(self, symbol: str, since_ms: int) -> list[Mapping[str, Any]]:
+        """Every trade of ``symbol`` since ``since_ms``, page by page: a venue answers a
+        ``startTime`` query with the oldest page only (Binance: 500 by default), so one call
+        would drop the newest fills - exactly the ones a restarted engine missed."""
+        page = self.caps.fills_page
+        found: dict[str, Mapping[str, Any]] = {}
+        while True:
+            trades = self._call("query", partial(self.exchange.fetch_my_trades, symbol,
+                                                 since_ms, page))
+            fresh = [t for t in trades if str(t.get("id")) not in found]
+            found.update((str(t.get("id")), t) for t in fresh)
+            stamps = [t["timestamp"] for t in fresh if isinstance(t.get("timestamp"), int)]
+            if len(trades) < page or not fresh or not stamps:
+                return list(found.values())
+            since_ms = max(stamps)  # trades at that millisecond come again: deduplicated
 
     def _lookup_client_id(self, symbol: str, venue_id: str) -> str:
         order = self._call("query", lambda: self.exchange.fetch_order(venue_id, symbol))
