@@ -28,6 +28,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import Any, Protocol
 
+from benchmarks.resiliencebench import ResilientTradingPipeline
 from benchmarks.statebench import state_settings
 from benchmarks.workloads import (
     NO_CONFLATION_DEPTH,
@@ -264,6 +265,11 @@ VARIANTS: tuple[Variant, ...] = (
             "full_engine+orders + StateManager: every order event journaled, checkpoints "
             f"every {CHECKPOINT_INTERVAL_S * 1000:.0f} ms and after order activity",
             TradingCheckpointPipeline, compare_to="full_engine+orders"),
+    Variant("full_engine+orders+resilience",
+            "full_engine+orders, broker guarded as in production: ShadowingBroker("
+            "ResilientBroker(paper), shadow paper) - retries, breakers, deadlines, shadow",
+            lambda n: ResilientTradingPipeline(n, ORDER_EVERY),
+            compare_to="full_engine+orders"),
     Variant("full_engine+hooks",
             "full_engine+orders + EngineMonitor with a counting hook on every hook name",
             HooksPipeline, compare_to="full_engine+orders"),
