@@ -9,19 +9,26 @@ order the engine never journaled, a lost fill, or a position/cash/open-order dif
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from kit import RecordingPaperBroker, at, manual_clock, md
 from simkit import binance_client, running_sim
 
 from livetrade.brokers.ccxt.adapter import CCXTAdapter
 from livetrade.brokers.ccxt.capabilities import capabilities
+from livetrade.clock import ManualClock
 from livetrade.drills.crash import run_sim_drill
 from livetrade.drills.crash_sim import SimDrillReport
 from livetrade.drills.supervised import run_supervised_drill
+from livetrade.engine import EngineSettings, LiveTradingEngine
 from livetrade.events import OrderType, Side
+from livetrade.orders import ClientOrderIdGenerator
+from livetrade.state.manager import StateManager, StateSettings
+from livetrade.strategy import Strategy
 
 
 def assert_every_recovery_exact(report: SimDrillReport, kills: int) -> None:
@@ -75,3 +82,49 @@ def test_fills_since_a_checkpoint_come_back_in_full_beyond_one_venue_page() -> N
     assert len(fills) == 520
     assert len({f.fill_id for f in fills}) == 520
     assert {f.client_order_id for f in fills} == {f"page-{n}" for n in range(520)}
+
+
+class FillsWhileAsked(RecordingPaperBroker):
+    """A venue that trades while recovery asks: the first positions answer is taken just
+    before a resting order fills, so the fills query that follows already has that fill."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock=clock)
+        self.fill_on_next_positions_query = False
+
+    def get_positions(self) -> Mapping[str, Decimal]:
+        positions = dict(super().get_positions())
+        if self.fill_on_next_positions_query:
+            self.fill_on_next_positions_query = False
+            self.on_market_data(md("A", 98, ts=at(5)))  # crosses the resting buy at 99
+        return positions
+
+
+def test_recovery_does_not_adopt_a_position_older_than_the_fills_it_compared(
+        tmp_path: Path) -> None:
+    """Found by the sim drill under supervisord (the market moves during recovery): the
+    broker's position, read before a fill, was adopted over a book that already had that
+    fill, and the engine stayed one fill short of the venue for good."""
+    clock = manual_clock()
+    broker = FillsWhileAsked(clock)
+    settings = StateSettings(directory=tmp_path, account_id="acct", strategy_id="s")
+    first = LiveTradingEngine(Strategy(), broker=broker, clock=clock,
+                              settings=EngineSettings(market_data_policy="unbounded"),
+                              order_ids=ClientOrderIdGenerator("s"),
+                              state=StateManager(settings, clock))
+    first.start_sync()
+    first.context.buy("A", 1, order_type="limit", limit_price=99)
+    first.process(md("A", 100, ts=at(1)))
+    first.stop_sync()
+
+    broker.fill_on_next_positions_query = True
+    second = LiveTradingEngine(Strategy(), broker=broker, clock=clock,
+                               settings=EngineSettings(market_data_policy="unbounded"),
+                               order_ids=ClientOrderIdGenerator("s"),
+                               state=StateManager(settings, clock))
+    second.start_sync()
+    second.process(md("A", 98, ts=at(6)))
+    assert broker.get_positions()["A"] == Decimal(1)
+    assert second.portfolio.position("A") == Decimal(1)
+    assert second.portfolio.cash() == broker.get_account_info().cash
+    second.stop_sync()

@@ -60,6 +60,7 @@ EVENT_KINDS: dict[type[Event], JournalKind] = {
     OrderCancelRejected: "cancel_rejected",
 }
 _CLASSES: dict[str, type[Event]] = {kind: cls for cls, kind in EVENT_KINDS.items()}
+_SNAPSHOT_ATTEMPTS = 5
 
 
 @dataclass
@@ -148,6 +149,13 @@ class Recovery:
                   differences=len(plan.differences))
         return report
 
+    def _fills(self, start: datetime, failures: list[str]) -> list[OrderFill]:
+        try:
+            return list(self._broker.get_fills(start))
+        except BrokerError as exc:
+            failures.append(str(exc))
+            return []
+
     def _replay(self, kind: str, cid: str, data: dict[str, Any], report: RecoveryReport) -> None:
         if kind == "intent":
             request = request_from_dict(data["request"])
@@ -178,19 +186,28 @@ class Recovery:
     def _reconcile(self, since: datetime | None) -> ReconciliationPlan:
         settings = self._state.settings
         broker = self._broker
+        start = (since - timedelta(minutes=5)) if since else datetime(1970, 1, 1, tzinfo=UTC)
         try:
-            broker_open = broker.get_open_orders()
-            broker_positions = broker.get_positions()
-            broker_cash = broker.get_account_info().cash
-            start = (since - timedelta(minutes=5)) if since else datetime(1970, 1, 1, tzinfo=UTC)
-            try:
-                broker_fills = broker.get_fills(start)
-            except BrokerError as exc:
-                self._warn("fills_unavailable", f"cannot list fills since {start}: {exc}")
-                broker_fills = []
+            # A venue keeps trading while we ask: a fill landing between the positions and
+            # the fills query would be booked and then "corrected" away by adopting the
+            # older position. So the snapshot is bracketed by two fills queries and taken
+            # again (a few times at most) until no fill arrived in between.
+            failures: list[str] = []
+            broker_fills = self._fills(start, failures)
+            for _attempt in range(_SNAPSHOT_ATTEMPTS):
+                broker_open = broker.get_open_orders()
+                broker_positions = broker.get_positions()
+                broker_cash = broker.get_account_info().cash
+                after = self._fills(start, failures)
+                stable = {f.fill_id for f in after} == {f.fill_id for f in broker_fills}
+                broker_fills = after
+                if stable:
+                    break
         except BrokerError as exc:
             raise StateError(f"cannot reconcile: the broker did not answer ({exc})",
                              hint="check the broker connection; nothing was changed") from exc
+        if failures:
+            self._warn("fills_unavailable", f"cannot list fills since {start}: {failures[0]}")
         book = self._portfolio.snapshot()
         plan = plan_reconciliation(
             policy=settings.reconcile_policy,
