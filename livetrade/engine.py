@@ -53,6 +53,7 @@ from livetrade.feeds.base import DataFeed
 from livetrade.order_manager import OrderManager, OrderRouter
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
+from livetrade.resilience.guarded import ResilientBroker
 from livetrade.resilience.shadow import Mode, ShadowingBroker
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
 from livetrade.scheduling.facade import StrategySchedule
@@ -152,6 +153,11 @@ class LiveTradingEngine:
         self.monitor = monitor
         if monitor is not None:
             monitor.attach(self)
+            live = self.broker.live if isinstance(self.broker, ShadowingBroker) else self.broker
+            if isinstance(live, ResilientBroker):
+                live.observer = monitor  # request latency, errors and retries per operation
+            if state is not None:
+                state.on_written = monitor.checkpoint_written
 
     def _route(self, router: OrderRouter) -> OrderRouter:
         return self.monitor.wrap_router(router) if self.monitor is not None else router
@@ -279,7 +285,7 @@ class LiveTradingEngine:
         self._require("new")
         if self.monitor is not None:
             self.monitor.start()
-        self._open_session()
+        self._open_session_or_clean_up()
         if not self.broker.inline:
             self._executor = BrokerExecutor(self.broker, self.dispatcher.publish, self.clock)
             self._executor.start()
@@ -431,7 +437,7 @@ class LiveTradingEngine:
         self.dispatcher.use_unbounded()
         if self.monitor is not None:
             self.monitor.start()
-        self._open_session()
+        self._open_session_or_clean_up()
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
         self._state = "running_sync"
         self.dispatcher.run_pending()
@@ -455,6 +461,16 @@ class LiveTradingEngine:
         return self._close_session([], True)
 
     # ------------------------------------------------------------------ shared lifecycle
+    def _open_session_or_clean_up(self) -> None:
+        """Open the session; if that fails (recovery refused, broker down), stop what was
+        started for it — the monitor's threads and marker — before the error goes up."""
+        try:
+            self._open_session()
+        except BaseException:
+            if self.monitor is not None:
+                self.monitor.stop(self.settings.stop_timeout_s)
+            raise
+
     def _open_session(self) -> None:
         self._started_at = time.monotonic()
         self.broker.connect(self.dispatcher.publish)

@@ -23,12 +23,13 @@ All of it runs on the calling thread, which is the broker's execution thread for
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -70,6 +71,15 @@ class ResilienceSettings:
     connect_timeout_s: float = 30.0
 
 
+class BrokerObserver(Protocol):
+    """Who hears about every venue call (the monitoring layer's ``EngineMonitor``)."""
+
+    def broker_request(self, operation: str, duration_s: float,
+                       error: str | None = None) -> None: ...
+
+    def retry(self, operation: str) -> None: ...
+
+
 class _NotThere(TransientBrokerError):
     """A submit failed and the venue says the order does not exist: safe to resend."""
 
@@ -97,6 +107,7 @@ class ResilientBroker(BrokerAdapter):
         self._sleep = sleep
         self._sink: EventSink | None = None
         self._on_breaker_change = on_breaker_change
+        self.observer: BrokerObserver | None = None
         self.breakers = BrokerBreakers(inner.name, self.settings.breakers, self._breaker_moved)
         # Venue calls run here under their deadlines; more workers than callers (executor,
         # poller, reconciler, probe) so one hung call does not starve the others.
@@ -121,8 +132,10 @@ class ResilientBroker(BrokerAdapter):
 
     def _retrying(self, policy: RetryPolicy, operation: str,
                   retry: Callable[[BaseException], bool]) -> Callable[[Callable[[], T]], T]:
+        observer = self.observer
         retrying = build_retrying(policy, shutdown=self.shutdown, operation=operation,
-                                  sleep=self._sleep, retry=retry)
+                                  sleep=self._sleep, retry=retry,
+                                  on_retry=observer.retry if observer is not None else None)
 
         def run(fn: Callable[[], T]) -> T:
             result: T = retrying(fn)
@@ -131,9 +144,20 @@ class ResilientBroker(BrokerAdapter):
 
     def _guarded(self, group: BreakerGroup, fn: Callable[[], T], timeout_s: float,
                  operation: str, ambiguous: bool = False) -> T:
-        return self.breakers.call(group, lambda: call_with_deadline(
-            fn, timeout_s, operation=f"{self.name}.{operation}", ambiguous=ambiguous,
-            pool=self._pool))
+        observer = self.observer
+        started = time.perf_counter()
+        try:
+            result = self.breakers.call(group, lambda: call_with_deadline(
+                fn, timeout_s, operation=f"{self.name}.{operation}", ambiguous=ambiguous,
+                pool=self._pool))
+        except Exception as exc:
+            if observer is not None:
+                observer.broker_request(operation, time.perf_counter() - started,
+                                        type(exc).__name__)
+            raise
+        if observer is not None:
+            observer.broker_request(operation, time.perf_counter() - started)
+        return result
 
     def _query(self, operation: str, fn: Callable[[], T], timeout_s: float) -> T:
         return self._retrying(self.settings.retry, operation, _retry_queries)(

@@ -113,7 +113,8 @@ def is_retryable(error: BaseException) -> bool:
 
 def build_retrying(policy: RetryPolicy, *, shutdown: threading.Event, operation: str,
                    sleep: Sleep | None = None,
-                   retry: Callable[[BaseException], bool] = is_retryable) -> Retrying:
+                   retry: Callable[[BaseException], bool] = is_retryable,
+                   on_retry: Callable[[str], None] | None = None) -> Retrying:
     """A tenacity ``Retrying`` for ``operation`` under ``policy``.
 
     ``sleep`` defaults to :class:`ShutdownSleep` on ``shutdown``. The last error is
@@ -133,6 +134,8 @@ def build_retrying(policy: RetryPolicy, *, shutdown: threading.Event, operation:
         _log.warning("broker_retry", operation=operation, attempt=state.attempt_number,
                      wait_s=round(state.upcoming_sleep, 3),
                      error=f"{type(error).__name__}: {error}")
+        if on_retry is not None:
+            on_retry(operation)
 
     return Retrying(sleep=sleep or ShutdownSleep(shutdown), stop=stop,
                     wait=wait_retry_after(wait), retry=retry_if_exception(retry),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,6 +100,8 @@ class StateManager:
         self.checkpoints_written = 0
         self.last_checkpoint_at: datetime | None = None
         self.last_error: str = ""
+        self.on_written: Callable[[int, float], None] | None = None
+        """Called (writer thread) with each checkpoint's number and build+save seconds."""
 
     # ------------------------------------------------------------------ journal
     def journal(self, kind: JournalKind, client_order_id: str, data: dict[str, Any]) -> None:
@@ -157,8 +160,11 @@ class StateManager:
 
     def write(self, captured: Captured) -> Checkpoint:
         """Build and store a checkpoint now. Blocks on disk."""
+        started = time.perf_counter()
         checkpoint = self.build(captured)
         self.store.save_checkpoint(checkpoint)
+        if self.on_written is not None:
+            self.on_written(checkpoint.number, time.perf_counter() - started)
         self.checkpoints_written += 1
         self.last_checkpoint_at = checkpoint.created_at
         _log.info("checkpoint_written", number=checkpoint.number, reason=checkpoint.reason,
