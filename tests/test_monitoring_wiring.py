@@ -13,6 +13,7 @@ from test_monitoring_http import get, samples
 from livetrade.clock import SystemClock
 from livetrade.engine import LiveTradingEngine
 from livetrade.errors import StateError
+from livetrade.events import MarketData
 from livetrade.monitoring import EngineMonitor, MonitoringSettings
 from livetrade.orders import ClientOrderIdGenerator
 from livetrade.resilience import RetryPolicy
@@ -34,7 +35,10 @@ def test_broker_requests_errors_and_retries_reach_the_metrics() -> None:
     broker = ResilientBroker(venue, ResilienceSettings(
         retry=RetryPolicy(attempts=3, initial_s=0.01)), sleep=lambda s: None)
     monitor = EngineMonitor(settings())
-    strategy = RecordingStrategy(on_bar=lambda s, e: s.ctx.buy(e.symbol, 1))
+    def buy(strategy: RecordingStrategy, event: MarketData) -> None:
+        strategy.ctx.buy(event.symbol, 1)
+
+    strategy = RecordingStrategy(on_bar=buy)
     engine = LiveTradingEngine(strategy, broker=broker, monitor=monitor,
                                order_ids=ClientOrderIdGenerator("w"))
     engine.start()
