@@ -133,12 +133,15 @@ def test_soak_under_5xx_dropped_responses_429_bursts_and_websocket_drops(
             storm_from, storm_started = latency.count, time.monotonic()
             base = FaultConfig(error_rate=0.2, timeout_rate=0.1, timeout_hold_s=0.2,
                                ws_drop_rate=0.01, seed=11)
-            for burst in range(4):  # 3 s of the base storm, then 1 s of 429s on orders
+            for burst in range(3):
+                # 2.5 s of the base storm, then a 3 s burst of 429s on orders: long enough
+                # for submit_attempts resends, each after the venue's Retry-After (1 s),
+                # to fail in a row and open the orders breaker
                 sim.faults.set(base)
-                time.sleep(3)
+                time.sleep(2.5)
                 sim.faults.set(FaultConfig(rate_limit_rate=1.0, retry_after_s=1,
                                            scope=ORDER_POST, seed=burst))
-                time.sleep(1)
+                time.sleep(3)
             sim.faults.clear()
             storm_ended = time.monotonic()
             storm = latency_window_us(latency, storm_from, latency.count)

@@ -90,10 +90,11 @@ def storm_script(minutes: float, quick: bool) -> list[Phase]:
         Phase("5xx", 90, FaultConfig(error_rate=0.2, seed=1)),
         Phase("dropped responses", 90, FaultConfig(timeout_rate=0.1, timeout_hold_s=0.3,
                                                    seed=2)),
-        Phase("429 bursts", 60, burst=burst, burst_s=2, cycle_s=6),
+        # a burst outlasts submit_attempts resends spaced by Retry-After: the breaker opens
+        Phase("429 bursts", 60, burst=burst, burst_s=3.5, cycle_s=8),
         Phase("websocket drops", 60, FaultConfig(ws_drop_rate=0.02, seed=3),
               drop_streams_every_s=10),
-        Phase("mixed", 90, base, burst=burst, burst_s=1, cycle_s=5,
+        Phase("mixed", 90, base, burst=burst, burst_s=3.5, cycle_s=10,
               drop_streams_every_s=15),
         Phase("outage", 60, outage=True),
         Phase("calm after", 60),
@@ -101,7 +102,7 @@ def storm_script(minutes: float, quick: bool) -> list[Phase]:
     if quick:
         scale = {"calm": 4, "outage": 6, "calm after": 5}
         return [Phase(p.name, scale.get(p.name, 4), p.faults, p.burst, p.burst_s,
-                      min(p.cycle_s, 2.5) if p.cycle_s else 0.0,
+                      min(p.cycle_s, 4) if p.cycle_s else 0.0,
                       min(p.drop_streams_every_s, 2) if p.drop_streams_every_s else 0.0,
                       p.outage) for p in phases]
     total = sum(p.seconds for p in phases)
