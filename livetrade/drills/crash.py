@@ -253,7 +253,11 @@ def run_sim_drill(kills: int, seed: int, work: Path, *, min_s: float = 0.3,
                 if code != 0:
                     report.failures.append(f"round {round_no}: recover-only run exited {code}")
                     break
+                failures_before = len(report.failures)
                 verify_round(work / "state", venue, report, round_no, settle_s=0)
+                if progress:
+                    for failure in report.failures[failures_before:]:
+                        print(f"  FAILURE {failure}", file=sys.stderr)
                 if progress:
                     print(f"round {round_no}/{kills}: killed ({mode}), recovered, verified: "
                           f"{report.orders_at_venue} orders, {report.fills_at_venue} fills "

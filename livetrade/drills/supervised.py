@@ -164,10 +164,14 @@ def _round(supervisor: Supervisor, venue: SimVenue, driver: MarketDriver,
     if not wait_for_event(log, offset, "engine_started", 120):
         raise StateError(f"round {round_no}: the restarted engine did not recover in 120s")
     driver.pause()
+    failures_before = len(report.failures)
     try:
         verify_round(work / "state", venue, report, round_no, settle_s=settle_s)
     finally:
         driver.resume()
+    if progress:
+        for failure in report.failures[failures_before:]:
+            print(f"  FAILURE {failure}", file=sys.stderr)
     if progress:
         print(f"round {round_no}: killed pid {pid} ({mode}), supervisord restarted it as "
               f"{new_pid}, recovered, verified: {report.orders_at_venue} orders, "
