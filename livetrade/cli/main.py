@@ -26,6 +26,8 @@ examples:
   livetrade state show my.toml                  the last checkpoint and recovery report
   livetrade sim-exchange --state sim/           a Binance-compatible exchange on 127.0.0.1
   livetrade status http://127.0.0.1:9108        a running engine's status ([monitoring])
+  livetrade resume                              leave shadow mode once the broker is back
+  livetrade control halt --reason "..."         kill switch (also: release, reconcile)
 
 Run 'livetrade COMMAND --help' for a command's options.
 """
@@ -130,9 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     from livetrade.cli.sim_cmd import add_parser as add_sim_parser  # argparse-only module
 
     add_sim_parser(sub)
+    from livetrade.cli.control_cmd import add_parsers as add_control_parsers
     from livetrade.cli.status_cmd import add_parser as add_status_parser
 
     add_status_parser(sub)
+    add_control_parsers(sub)
     return parser
 
 
@@ -172,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livetrade.cli.status_cmd import status_command
 
         return status_command(args)
+    if args.command in ("control", "resume"):
+        from livetrade.cli.control_cmd import control_command
+
+        return control_command(args)
     if args.command in ("config", "state"):
         parser.parse_args([args.command, "--help"])
     parser.print_help()

@@ -106,6 +106,8 @@ class MonitorHTTPServer:
         from livetrade.monitoring.status import liveness, readiness, status_dict
 
         path = environ.get("PATH_INFO", "/")
+        if path.startswith("/control/"):
+            return self._control(environ, start_response, path[len("/control/"):])
         if path == "/healthz":
             alive, why = liveness(self._monitor)
             return _text(start_response, 200 if alive else 503, why + "\n")
@@ -125,6 +127,32 @@ class MonitorHTTPServer:
             return [body.encode()]
         return _text(start_response, 404, "not found: try /metrics /healthz /readyz /status\n")
 
+    def _control(self, environ: Environ, start_response: StartResponse,
+                 action: str) -> Iterable[bytes]:
+        from livetrade.monitoring.control import perform
+
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _json(start_response, 405, {"ok": False, "message": "use POST"})
+        if not self._token:
+            return _json(start_response, 403, {
+                "ok": False, "message": "operator controls need a token: set "
+                f"{self._settings.token_env or 'a token variable'} for the engine and "
+                "the command"})
+        if not self._authorized(environ):
+            return _json(start_response, 401, {"ok": False, "message": "unauthorized"})
+        engine = self._monitor.engine
+        if engine is None:
+            return _json(start_response, 409, {"ok": False, "message": "no engine attached"})
+        length = int(str(environ.get("CONTENT_LENGTH") or 0) or 0)
+        raw = environ["wsgi.input"].read(min(length, 10_000)) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return _json(start_response, 400, {"ok": False, "message": "body is not JSON"})
+        reason = str(body.get("reason", ""))[:200] if isinstance(body, dict) else ""
+        code, answer = perform(engine, action, reason)
+        return _json(start_response, code, answer)
+
     def _authorized(self, environ: Environ) -> bool:
         if not self._token:
             return True
@@ -134,7 +162,14 @@ class MonitorHTTPServer:
                                                                   self._token.encode())
 
 
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+            503: "Service Unavailable"}
+
+
+def _json(start_response: StartResponse, code: int, body: dict[str, Any]) -> list[bytes]:
+    start_response(f"{code} {_REASONS[code]}", [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
 
 
 def _text(start_response: StartResponse, code: int, body: str,
