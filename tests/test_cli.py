@@ -191,3 +191,18 @@ def test_help_starts_fast_without_heavy_imports() -> None:
                          check=True, env={**os.environ}).stdout.strip()
     assert out == "False"
     assert time.monotonic() - started < 30  # generous: a hang, not a speed target
+
+
+def test_the_status_line_shouts_when_the_engine_is_not_live() -> None:
+    from decimal import Decimal as Dec
+
+    from livetrade.cli.output import status_dict, status_line
+    from livetrade.engine_types import EngineStatus
+
+    status = EngineStatus(state="running", uptime_s=1.0, events_dispatched=10, queue_depth=0,
+                          conflated=0, handler_errors=0, open_orders=0, orders_submitted=1,
+                          orders_rejected=0, fills=1, cash=Dec(1), equity=Dec(1))
+    assert not status_line(status, 5.0).startswith("[")
+    shadow = EngineStatus(**{**vars(status), "mode": "shadow"})
+    assert status_line(shadow, 5.0).startswith("[SHADOW] ")
+    assert status_dict(shadow, 5.0)["mode"] == "shadow"

@@ -44,12 +44,15 @@ def status_dict(status: EngineStatus, events_per_s: float) -> dict[str, Any]:
         "equity": str(status.equity),
         "positions": {s: str(q) for s, q in status.positions.items()},
         "latency_p99_us": round(status.latency_p99_us, 1),
+        "mode": status.mode,
     }
 
 
 def status_line(status: EngineStatus, events_per_s: float) -> str:
     positions = " ".join(f"{s}:{_fmt(q)}" for s, q in sorted(status.positions.items())) or "flat"
-    return (f"{status.uptime_s:6.1f}s  {events_per_s:8.0f} ev/s  queue {status.queue_depth:<5d} "
+    mode = "" if status.mode == "live" else f"[{status.mode.upper()}] "
+    return (f"{mode}{status.uptime_s:6.1f}s  {events_per_s:8.0f} ev/s  queue "
+            f"{status.queue_depth:<5d} "
             f"orders {status.orders_submitted} fills {status.fills}  "
             f"equity {status.equity:,.2f}  pos {positions}")
 
