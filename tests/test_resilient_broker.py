@@ -24,6 +24,7 @@ from livetrade.errors import (
     TransientBrokerError,
 )
 from livetrade.events import Event, OrderFill, SystemErrorEvent
+from livetrade.orders import OrderRequest
 from livetrade.resilience import BreakerGroup, BreakerSettings, RetryPolicy
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
 
@@ -34,6 +35,7 @@ def guarded(venue: FlakyVenue, **overrides: object) -> tuple[ResilientBroker, li
     waits: list[float] = []
     settings = ResilienceSettings(**{"retry": RetryPolicy(attempts=4),
                                      "submit_retry": RetryPolicy(attempts=3),
+                                     "lookup_delay_s": 0.0,
                                      "breakers": BreakerSettings(fail_max=3,
                                                                  reset_timeout_s=0.2),
                                      **overrides})  # type: ignore[arg-type]
@@ -160,3 +162,27 @@ def test_shutdown_wakes_a_retrying_submit_at_once() -> None:
     assert time.monotonic() - started < 0.1
     assert isinstance(errors[0], TransientBrokerError)
     assert venue.submits == ["c-1"]
+
+
+def test_the_lookup_waits_for_a_request_the_venue_may_still_be_processing() -> None:
+    venue = FlakyVenue()
+    broker, _, waits = guarded(venue, lookup_delay_s=0.5)
+    venue.lose_answers = 1
+    broker.submit_order("c-1", request("AAPL", quantity=5))
+    assert waits == [0.5]  # the pause before the lookup; found: no resend
+    assert venue.submits == ["c-1"]
+
+
+def test_a_submit_still_running_at_its_deadline_is_never_sent_again() -> None:
+    class SlowVenue(FlakyVenue):
+        def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
+            time.sleep(0.5)  # lands after the deadline
+            super().submit_order(client_order_id, request)
+
+    venue = SlowVenue()
+    broker, events, _ = guarded(venue, submit_timeout_s=0.1)
+    with pytest.raises(AmbiguousOutcomeError, match="still in flight"):
+        broker.submit_order("c-1", request("AAPL", quantity=5))
+    time.sleep(0.8)
+    assert venue.submits == ["c-1"]  # sent once: no lookup-then-resend race
+    assert len(fills(events)) == 1  # it did land

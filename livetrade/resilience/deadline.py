@@ -23,6 +23,16 @@ _log = structlog.get_logger("livetrade.resilience")
 T = TypeVar("T")
 
 
+class CallNotStarted(TransientBrokerError):
+    """The deadline passed before the call even started (every worker busy): it was
+    never sent, and it never will be (it was withdrawn)."""
+
+
+class CallStillRunning(AmbiguousOutcomeError):
+    """The deadline passed while the call is still running: it may yet reach the venue.
+    Nothing may be re-sent until it has finished; a lookup now proves nothing."""
+
+
 class _Outcome:
     __slots__ = ("done", "error", "value")
 
@@ -77,8 +87,12 @@ def _pooled(fn: Callable[[], T], timeout_s: float, operation: str, ambiguous: bo
     try:
         return future.result(timeout_s)
     except FutureTimeout:
+        if future.cancel():
+            raise CallNotStarted(f"{operation} did not start within {timeout_s:g} s "
+                                 "(all workers busy); withdrawn, never sent",
+                                 operation=operation, timeout_s=timeout_s) from None
         future.add_done_callback(lambda done: _late(done, operation))
-        kind = AmbiguousOutcomeError if ambiguous else TransientBrokerError
+        kind = CallStillRunning if ambiguous else TransientBrokerError
         raise kind(f"{operation} did not finish within {timeout_s:g} s",
                    operation=operation, timeout_s=timeout_s) from None
 

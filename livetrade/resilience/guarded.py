@@ -50,7 +50,7 @@ from livetrade.resilience.breakers import (
     BreakerStateChange,
     BrokerBreakers,
 )
-from livetrade.resilience.deadline import call_with_deadline
+from livetrade.resilience.deadline import CallNotStarted, CallStillRunning, call_with_deadline
 from livetrade.resilience.retry import RetryAbandoned, RetryPolicy, Sleep, build_retrying
 
 _log = structlog.get_logger("livetrade.resilience")
@@ -69,6 +69,7 @@ class ResilienceSettings:
     positions_timeout_s: float = 10.0
     account_timeout_s: float = 10.0
     connect_timeout_s: float = 30.0
+    lookup_delay_s: float = 1.0  # after a failed submit, before asking whether it landed
 
 
 class BrokerObserver(Protocol):
@@ -199,10 +200,22 @@ class ResilientBroker(BrokerAdapter):
         except BrokerUnavailableError as exc:
             raise OrderRejectedError(f"not sent: {exc.message}",
                                      client_order_id=client_order_id) from exc
+        except CallNotStarted as exc:
+            raise _NotThere(f"not sent: {exc.message}", client_order_id=client_order_id
+                            ) from exc
+        except CallStillRunning as exc:
+            # The request may still land: a lookup now would say "not there" and a resend
+            # would double the order. Leave it to the adapter's polling and reconciliation.
+            raise AmbiguousOutcomeError(
+                f"submit still in flight after its deadline ({exc.message}); not re-sent",
+                client_order_id=client_order_id) from exc
         except TransientBrokerError as exc:
             failure = exc
         _log.warning("submit_outcome_unknown", broker=self.name,
                      client_order_id=client_order_id, error=str(failure))
+        # Give a request the venue received but has not processed yet time to land, so
+        # the lookup's "not there" means not there.
+        self._pause(self.settings.lookup_delay_s)
         found = self._resolve(client_order_id, failure)
         if found is not None:
             _log.info("submit_resolved", broker=self.name, client_order_id=client_order_id,
@@ -213,6 +226,14 @@ class ResilientBroker(BrokerAdapter):
         # Carry the venue's Retry-After (a 429 on the submit): the resend waits for it.
         raise _NotThere(f"not at the venue after: {failure.message}",
                         retry_after_s=failure.retry_after_s, client_order_id=client_order_id)
+
+    def _pause(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif self.shutdown.wait(seconds):
+            raise RetryAbandoned("submit lookup abandoned: the engine is shutting down")
 
     def _resolve(self, client_order_id: str, failure: TransientBrokerError) -> BrokerOrder | None:
         """Look the order up; an unanswerable lookup leaves the outcome ambiguous."""
