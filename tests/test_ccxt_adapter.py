@@ -209,9 +209,14 @@ def test_open_orders_placed_before_a_restart_are_followed_by_the_new_adapter() -
     (ccxt.OrderNotFound("-2011"), "cancel", OrderRejectedError),
     (ccxt.OrderNotFound("-2013"), "query", PermanentBrokerError),
     (ccxt.AuthenticationError("-1022"), "query", PermanentBrokerError),
-    (ccxt.PermissionDenied("no"), "submit", PermanentBrokerError),
+    (ccxt.PermissionDenied("no"), "submit", OrderRejectedError),
+    (ccxt.AuthenticationError("-2015"), "cancel", PermanentBrokerError),
     (ccxt.NotSupported("fapi"), "query", PermanentBrokerError),
-    (ccxt.ExchangeError("?"), "submit", PermanentBrokerError),
+    (ccxt.BadRequest("-1102"), "submit", OrderRejectedError),
+    (ccxt.ExchangeError("524 origin timed out"), "submit", AmbiguousOutcomeError),
+    (ccxt.ExchangeError("bybit 10016"), "cancel", AmbiguousOutcomeError),
+    (ccxt.ExchangeError("?"), "query", PermanentBrokerError),
+    (KeyError("price"), "submit", AmbiguousOutcomeError),
 ])
 def test_every_ccxt_error_class_maps_to_our_type(error: Exception, operation: str,
                                                  expected: type[Exception]) -> None:

@@ -113,6 +113,12 @@ class CCXTAdapter(BrokerAdapter):
                 raise classify(exc, operation, venue=self.name, secrets=self._secrets,
                                headers=getattr(self.exchange, "last_response_headers", None),
                                **context) from None
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                if operation == "query":
+                    raise
+                # ccxt failed *after* the request, parsing the answer: it may have acted.
+                raise classify(exc, operation, venue=self.name, secrets=self._secrets,
+                               **context) from None
 
     def _emit(self, event: Event) -> None:
         if self._sink is not None:

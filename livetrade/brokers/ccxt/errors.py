@@ -21,11 +21,14 @@ InsufficientFunds,            OrderRejectedError           PermanentBrokerError
 InvalidOrder, BadSymbol,
 DuplicateOrderId
 OrderNotFound                 OrderRejectedError (cancel)  ``None`` from a lookup
-AuthenticationError,          PermanentBrokerError         PermanentBrokerError
-PermissionDenied,
-AccountSuspended, BadRequest,
-NotSupported, ExchangeError
-anything else                 PermanentBrokerError         PermanentBrokerError
+AuthenticationError,          OrderRejectedError (submit), PermanentBrokerError
+PermissionDenied,             PermanentBrokerError
+AccountSuspended, BadRequest, (cancel)
+NotSupported
+other ExchangeError and       AmbiguousOutcomeError        PermanentBrokerError
+anything else (an unmapped
+HTTP 524, an unknown venue
+code, a parse failure)
 ============================= ============================ ===============================
 
 A rate limit is not ambiguous: the venue refused the request before acting on it.
@@ -54,6 +57,13 @@ Operation = Literal["submit", "cancel", "query"]
 # OperationFailed only exists in newer ccxt; NetworkError is (or is under) it everywhere.
 _TRANSIENT: tuple[type[Exception], ...] = (
     ccxt.NetworkError, getattr(ccxt, "OperationFailed", ccxt.NetworkError))
+
+
+# The venue answered and refused the request itself: a definite "no".
+_REFUSALS: tuple[type[Exception], ...] = (
+    ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadSymbol, ccxt.DuplicateOrderId,
+    ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended, ccxt.BadRequest,
+    ccxt.NotSupported, ccxt.ArgumentsRequired)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -92,7 +102,15 @@ def classify(error: Exception, operation: Operation, *, venue: str,
         return TransientBrokerError(message, **context)
     if isinstance(error, ccxt.OrderNotFound) and operation == "cancel":
         return OrderRejectedError(message, **context)
-    if isinstance(error, ccxt.InsufficientFunds | ccxt.InvalidOrder | ccxt.BadSymbol
-                  | ccxt.DuplicateOrderId) and operation == "submit":
-        return OrderRejectedError(message, **context)
+    if isinstance(error, _REFUSALS):
+        # The venue answered and refused: nothing was placed (or canceled).
+        if operation == "submit":
+            return OrderRejectedError(message, **context)
+        return PermanentBrokerError(message, **context)
+    if acts:
+        # Anything else during a submit or cancel (a bare ExchangeError from an unmapped
+        # HTTP status such as Cloudflare's 524 "origin timed out", an unknown venue code,
+        # a response that failed to parse, a bug below us) does not prove the venue did
+        # nothing: ambiguous, so the order is looked up, never assumed absent.
+        return AmbiguousOutcomeError(message, **context)
     return PermanentBrokerError(message, **context)
