@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -248,3 +249,46 @@ def test_adapter_logs_never_carry_the_credentials(caplog: pytest.LogCaptureFixtu
         assert sim.api_key not in text and sim.api_secret not in text
         client = binance_client(sim)
         assert sim.api_secret not in repr(adapter) and client.secret == sim.api_secret
+
+
+def test_a_refused_order_is_not_followed_and_costs_no_polling() -> None:
+    with (running_sim(balances={"USDT": Decimal(100)}) as sim,
+          adapter_on(sim, poll_interval_s=60) as (adapter, _)):
+        for n in range(3):
+            with pytest.raises(OrderRejectedError):
+                adapter.submit_order(f"c-{n}", order(quantity="1"))
+        assert adapter._orders.active() == []
+
+
+def test_a_partly_filled_order_found_at_restart_settles_when_canceled() -> None:
+    with running_sim(participation=Decimal("0.5")) as sim:
+        with adapter_on(sim) as (adapter, _):
+            adapter.submit_order("c-1", order(quantity="0.1", kind=OrderType.LIMIT,
+                                              price="29000"))
+            sim.set_price(BTC, Decimal("28900"), volume=Decimal("0.1"))  # fills 0.05
+            assert wait_until(lambda: len(adapter.get_fills(
+                datetime(2000, 1, 1, tzinfo=UTC))) == 1, 5)
+        with adapter_on(sim) as (again, events):
+            time.sleep(0.3)
+            again.cancel_order("c-1")
+            assert wait_until(lambda: len(of(events, OrderCanceled)) == 1, 5)
+            assert again._orders.active() == []
+
+
+def test_fills_of_finished_orders_cost_one_lookup_per_order() -> None:
+    with running_sim() as sim:
+        with adapter_on(sim) as (adapter, _):
+            for n in range(3):
+                adapter.submit_order(f"c-{n}", order())
+        with adapter_on(sim) as (again, _):
+            calls: list[str] = []
+            real = again.exchange.fetch_order
+
+            def counting(*args: object, **kwargs: object) -> object:
+                calls.append(str(args[0]))
+                return real(*args, **kwargs)
+
+            again.exchange.fetch_order = counting
+            fills = again.get_fills(datetime(2000, 1, 1, tzinfo=UTC))
+            assert [f.client_order_id for f in fills] == ["c-0", "c-1", "c-2"]
+            assert len(calls) == len(set(calls)) == 3

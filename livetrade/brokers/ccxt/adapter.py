@@ -68,6 +68,7 @@ from livetrade.orders import OrderRequest
 
 _log = structlog.get_logger("livetrade.brokers.ccxt")
 T = TypeVar("T")
+_GIVE_UP_LOOKUPS = 30  # polls; the engine's reconciliation settles an order that never landed
 _FINAL = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired",
           "rejected": "rejected"}
 
@@ -144,9 +145,13 @@ class CCXTAdapter(BrokerAdapter):
         for symbol in self.symbols:
             self._since_ms.setdefault(symbol, now_ms - 60_000)
         for order in self._fetch_open():
-            self._orders.track(self._client_id(order), str(order.get("symbol")),
-                               to_decimal(order.get("amount") or 0, "amount"),
-                               str(order.get("id")))
+            tracked = self._orders.track(self._client_id(order), str(order.get("symbol")),
+                                         to_decimal(order.get("amount") or 0, "amount"),
+                                         str(order.get("id")))
+            # Fills it had before we started are older than the polling window; the engine
+            # finds them through get_fills when it reconciles. Count them as reported.
+            tracked.filled = max(tracked.filled, to_decimal(order.get("filled") or 0,
+                                                            "filled"))
         if self._poller is None:
             self._stop.clear()
             self._poller = threading.Thread(target=self._poll_loop, daemon=True,
@@ -178,9 +183,15 @@ class CCXTAdapter(BrokerAdapter):
         if kind == "market" and self.caps.market_order_needs_price:
             price = reference
         self._orders.track(client_order_id, request.symbol, request.quantity)
-        order = self._call("submit", lambda: self.exchange.create_order(
-            request.symbol, kind, request.side.value, str(request.quantity),
-            None if price is None else str(price), params), client_order_id=client_order_id)
+        self._watch_from_now(request.symbol)
+        try:
+            order = self._call("submit", lambda: self.exchange.create_order(
+                request.symbol, kind, request.side.value, str(request.quantity),
+                None if price is None else str(price), params),
+                client_order_id=client_order_id)
+        except OrderRejectedError:
+            self._orders.forget(client_order_id)  # refused: nothing to follow
+            raise
         venue_id = str(order.get("id") or "")
         self._orders.track(client_order_id, request.symbol, request.quantity, venue_id)
         self._emit(trusted(OrderAccepted, order_id=venue_id, client_order_id=client_order_id,
@@ -192,6 +203,15 @@ class CCXTAdapter(BrokerAdapter):
         """Remember the last price (dispatcher thread): market orders are checked against
         the minimum notional with it instead of asking the venue for a ticker."""
         self._last_price[event.symbol] = event.price
+
+    def _watch_from_now(self, symbol: str) -> None:
+        """Poll this symbol's trades from (a little before) now: a symbol quiet for days
+        would otherwise be asked for a window the venue no longer serves."""
+        others = [t for t in self._orders.active() if t.symbol == symbol and t.venue_id]
+        if others:
+            return  # fills of orders already working may still be unread: keep the window
+        now_ms = int(self._clock.now().timestamp() * 1000) - 5_000
+        self._since_ms[symbol] = max(self._since_ms.get(symbol, 0), now_ms)
 
     def _reference_price(self, request: OrderRequest) -> Decimal | None:
         if request.limit_price is not None:
@@ -239,8 +259,12 @@ class CCXTAdapter(BrokerAdapter):
         self.polls += 1
         active = self._orders.active()
         for tracked in active:
-            if not tracked.venue_id:  # a submit whose answer was lost: did it land?
-                self.get_order(tracked.client_order_id)
+            # A submit whose answer was lost: did it land? After many "no", stop asking.
+            if not tracked.venue_id and self.get_order(tracked.client_order_id) is None:
+                tracked.misses += 1
+                if tracked.misses >= _GIVE_UP_LOOKUPS:
+                    self._orders.forget(tracked.client_order_id)
+        active = self._orders.active()
         for symbol in sorted({t.symbol for t in active}):
             since = self._since_ms.get(symbol, 0)
             trades = self._call("query", partial(self.exchange.fetch_my_trades, symbol,
@@ -331,6 +355,7 @@ class CCXTAdapter(BrokerAdapter):
                 if tracked is not None:
                     self._orders.track(client_order_id, symbol, tracked.quantity,
                                        order.broker_order_id)
+                    self._watch_from_now(symbol)
                 return order
         return None
 
@@ -368,12 +393,14 @@ class CCXTAdapter(BrokerAdapter):
     def get_fills(self, since: datetime) -> list[OrderFill]:
         fills: list[OrderFill] = []
         since_ms = int(since.timestamp() * 1000)
+        looked_up: dict[str, str] = {}  # one fetch_order per finished order, not per trade
         for symbol in self.symbols:
             market = self._market(symbol)
             for trade in self._trades_since(symbol, since_ms):
                 venue_id = str(trade.get("order"))
-                cid = self._orders.client_id_for(venue_id) or self._lookup_client_id(
-                    symbol, venue_id)
+                cid = self._orders.client_id_for(venue_id) or looked_up.get(venue_id)
+                if cid is None:
+                    cid = looked_up[venue_id] = self._lookup_client_id(symbol, venue_id)
                 fills.append(trade_to_fill({**trade, "symbol": symbol}, client_order_id=cid,
                                            market_id=str(market["id"]),
                                            base=str(market["base"]),

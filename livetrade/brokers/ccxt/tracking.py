@@ -26,6 +26,7 @@ class Tracked:
     done: bool = False  # the venue says it is closed (filled, canceled, expired, rejected)
     final_sent: bool = False  # our terminal event (cancel/expiry) was emitted
     fills: set[str] = field(default_factory=set)
+    misses: int = 0  # lookups by client id that found nothing (an answer that was lost)
 
 
 class OrderTracker:
@@ -81,6 +82,13 @@ class OrderTracker:
                 entry.fills.add(fill_id)
                 entry.filled += quantity
             return True
+
+    def forget(self, client_order_id: str) -> None:
+        """Stop following an order the venue never took (refused, or never landed)."""
+        with self._lock:
+            entry = self._by_client.pop(client_order_id, None)
+            if entry is not None:
+                self._by_venue.pop(entry.venue_id, None)
 
     def forget_finished(self) -> None:
         """Drop orders whose story is complete (keeps the maps small)."""
