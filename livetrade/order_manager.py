@@ -364,6 +364,9 @@ class OrderManager:
         now = self._clock.now()
         with self.lock:
             self.ids.ensure_after(client_order_id)  # never issue the adopted id again
+            # Closed here but open at the broker (a reject that was not one): the broker
+            # is the truth. One record per id, never one open and one closed.
+            self._closed.pop(client_order_id, None)
             order = Order(client_order_id=client_order_id, request=request, created_at=now,
                           status=S.PARTIALLY_FILLED if filled > 0 else S.ACCEPTED,
                           broker_order_id=broker_order_id, filled_quantity=filled,
@@ -489,8 +492,9 @@ class OrderManager:
             self._closed[cid] = order
             if len(self._closed) > self._closed_capacity:
                 evicted, _ = self._closed.popitem(last=False)
-                self._exported.pop(evicted, None)
-                self._changed.discard(evicted)
+                if evicted not in self._open:
+                    self._exported.pop(evicted, None)
+                    self._changed.discard(evicted)
 
     def _report(self, error_type: str, message: str, severity: Severity, **context: str) -> None:
         _log.warning(error_type, message=message, **context)

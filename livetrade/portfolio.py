@@ -231,6 +231,10 @@ class Portfolio:
             if pos is None:
                 pos = self._positions[symbol] = _Position()
             self._changed.add(symbol)
+            # The cycle in progress ends here: what it booked is realized for good, and
+            # the overwritten position starts a new cycle (flow below) from nothing.
+            pos.closed += pos.booked
+            pos.booked = ZERO
             if quantity == 0:
                 pos.average_cost = ZERO
             elif pos.quantity == 0 or (pos.quantity > 0) != (quantity > 0):

@@ -9,6 +9,7 @@ import pytest
 from kit import (
     T0,
     D,
+    at,
     fill,
     frequent_thread_switches,
     join_all,
@@ -443,3 +444,19 @@ def test_snapshots_from_other_threads_never_see_half_a_fill() -> None:
     assert problems == []
     assert manager.stats().filled == 1500 and manager.stats().open == 0
     assert sum(o.filled_quantity for o in manager.all_orders()) == 4500
+
+
+def test_adopting_an_order_closed_here_keeps_one_record_and_checkpoints_working() -> None:
+    from livetrade.events import OrderReject
+
+    manager, _, _ = order_manager(closed_capacity=1)
+    cid = manager.submit(request("AAPL", quantity=1))
+    manager.on_reject(OrderReject(order_id="b", client_order_id=cid, reason="x",
+                                  timestamp=at(1)))
+    manager.adopt(cid, "b-1", request("AAPL", quantity=1), D(0))  # the broker has it open
+    ids = [o["client_order_id"] for o in manager.export_state()["orders"]]
+    assert ids == [cid]
+    other = manager.submit(request("AAPL", quantity=1))
+    manager.on_reject(OrderReject(order_id="b", client_order_id=other, reason="x",
+                                  timestamp=at(2)))  # evicts older closed records
+    assert {o["client_order_id"] for o in manager.export_state()["orders"]} == {cid, other}

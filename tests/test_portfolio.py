@@ -312,3 +312,13 @@ def test_a_fee_taken_in_the_asset_bought_shrinks_the_position_and_shows_as_a_los
     assert "BTC/USDT" not in closed.positions  # flat
     assert closed.cash == Decimal(900) + Decimal("0.999") * 110
     assert closed.realized_pnl == closed.cash - 1000  # exact over the whole cycle
+
+
+def test_an_overwritten_position_keeps_what_its_cycle_had_realized() -> None:
+    book = Portfolio(Decimal(1000))
+    book.apply_fill("X", Side.BUY, Decimal(2), Decimal(100), Decimal(0))
+    assert book.apply_fill("X", Side.SELL, Decimal(1), Decimal(110), Decimal(0)) == 10
+    book.override_position("X", Decimal(0))  # reconciliation: the broker says flat
+    book.apply_fill("X", Side.BUY, Decimal(1), Decimal(100), Decimal(0))
+    assert book.apply_fill("X", Side.SELL, Decimal(1), Decimal(101), Decimal(0)) == 1
+    assert book.snapshot().realized_pnl == 11

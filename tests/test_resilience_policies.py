@@ -201,3 +201,16 @@ def test_rejections_and_permanent_errors_do_not_count_as_venue_failures() -> Non
             breakers.call(BreakerGroup.ORDERS, Failing(error, 1))
     assert breakers.state(BreakerGroup.ORDERS) == "closed"
     assert breakers.open_for_s(BreakerGroup.ORDERS) is None
+
+
+def test_failed_probes_do_not_restart_the_outage_clock() -> None:
+    breakers = BrokerBreakers("venue", BreakerSettings(fail_max=1, reset_timeout_s=0.05))
+    call = Failing(TransientBrokerError("503"), times=100)
+    with pytest.raises(TransientBrokerError):
+        breakers.call(BreakerGroup.ORDERS, call)
+    for _ in range(4):  # a caller keeps probing every reset timeout; every probe fails
+        time.sleep(0.07)
+        with pytest.raises(TransientBrokerError):
+            breakers.call(BreakerGroup.ORDERS, call)
+    open_for = breakers.open_for_s(BreakerGroup.ORDERS)
+    assert open_for is not None and open_for >= 0.25

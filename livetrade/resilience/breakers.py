@@ -98,7 +98,9 @@ class BrokerBreakers:
         }
 
     def _changed(self, change: BreakerStateChange) -> None:
-        if change.new_state == "open":
+        if change.new_state == "open" and change.old_state == "closed":
+            # Only a trip starts the outage clock: a failed half-open probe (half-open ->
+            # open) continues the same outage, so degrade_after_s is measured from the trip.
             self._opened_at[change.group] = change.at
         elif change.new_state == "closed":
             self._opened_at.pop(change.group, None)
