@@ -34,7 +34,7 @@ from livetrade.brokers.paper import PaperBroker
 from livetrade.clock import Clock, ManualClock, SystemClock
 from livetrade.dispatcher import Dispatcher
 from livetrade.engine_types import EngineSettings, EngineStatus, StopReport
-from livetrade.errors import EngineStateError
+from livetrade.errors import EngineStateError, TransientBrokerError
 from livetrade.events import (
     Event,
     FeedError,
@@ -244,8 +244,9 @@ class LiveTradingEngine:
             self.strategy.on_fill(event)
 
     def _reconciled_fill(self, event: OrderFill) -> None:
-        """A fill found by live reconciliation: booked like any other, told to the strategy."""
-        if self._book_fill(event):
+        """A fill found by live reconciliation: booked like any other, told to the strategy
+        (not before ``on_start``: fills found while starting are the book it starts from)."""
+        if self._book_fill(event) and self._state != "new":
             for listener in self._fill_listeners:
                 listener(event)
             self._call_strategy(lambda: self.strategy.on_fill(event), "strategy.on_fill")
@@ -313,6 +314,7 @@ class LiveTradingEngine:
         if self._state != "running":
             raise EngineStateError(f"stop() in state {self._state}")
         timeout = self.settings.stop_timeout_s
+        self._wake_broker_retries()
         self.reconciler.stop(timeout)
         for feed in self.feeds:
             feed.stop()
@@ -461,6 +463,14 @@ class LiveTradingEngine:
         return self._close_session([], True)
 
     # ------------------------------------------------------------------ shared lifecycle
+    def _wake_broker_retries(self) -> None:
+        """A retry sleeping up to 16 s must not hold the stop: set the guard's shutdown
+        event first, so sleeping retries end at once (their orders stay SUBMITTED and are
+        settled by the next start's reconciliation)."""
+        live = self.broker.live if isinstance(self.broker, ShadowingBroker) else self.broker
+        if isinstance(live, ResilientBroker):
+            live.shutdown.set()
+
     def _open_session_or_clean_up(self) -> None:
         """Open the session; if that fails (recovery refused, broker down), stop what was
         started for it — the monitor's threads and marker — before the error goes up."""
@@ -483,8 +493,15 @@ class LiveTradingEngine:
                 apply_fill=self._book_fill, kill_switch=self.kill_switch, now=self.clock.now)
         elif not isinstance(self.broker, PaperBroker) and self.settings.initial_cash is None:
             # A real account already holds cash and positions: start from them, not from a
-            # made-up balance. (With state, recovery's reconciliation does this.)
-            self.reconciler.on_snapshot(self.reconciler.snapshot("start", "adopt_broker"))
+            # made-up balance. (With state, recovery's reconciliation does this.) A broker
+            # that does not answer means no start: trading on an invented book is worse.
+            snapshot = self.reconciler.snapshot("start", "adopt_broker")
+            if snapshot.error:
+                raise TransientBrokerError(
+                    f"cannot start: {self.broker.name} did not answer the start-up account "
+                    f"query ({snapshot.error}); nothing was traded",
+                    hint="check the broker connection and credentials, then start again")
+            self.reconciler.on_snapshot(snapshot)
 
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         self.broker.disconnect()

@@ -181,3 +181,33 @@ def test_resuming_from_shadow_discards_the_shadow_book_for_the_live_one(policy: 
         assert wait_until(lambda: engine.orders.open_orders() == (), 15)
     finally:
         engine.stop()
+
+
+def test_an_engine_whose_broker_does_not_answer_at_start_refuses_to_start() -> None:
+    from livetrade.errors import TransientBrokerError
+
+    venue = FlakyVenue()
+    venue.down = True
+    engine = LiveTradingEngine(RecordingStrategy(), broker=guarded(venue))
+    with pytest.raises(TransientBrokerError, match="cannot start"):
+        engine.start()
+    assert engine.strategy.names == []  # type: ignore[attr-defined]  # no on_start
+
+
+def test_stop_wakes_a_submit_sleeping_between_retries() -> None:
+    import time
+
+    venue = FlakyVenue()
+    broker = ResilientBroker(venue, ResilienceSettings(
+        submit_retry=RetryPolicy(attempts=5, initial_s=16, max_s=16), lookup_delay_s=0))
+    strategy = RecordingStrategy()
+    engine = engine_on(broker, strategy)
+    engine.publish(md("AAPL", 100))
+    assert strategy.wait_for(lambda s: len(s.of("market_data")) == 1)
+    venue.refuse = 100
+    engine.orders.submit(request("AAPL", quantity=1))
+    assert wait_until(lambda: len(venue.submits) == 1, 15)
+    started = time.monotonic()
+    report = engine.stop()
+    assert time.monotonic() - started < 5
+    assert report.clean or report.undelivered == ()
