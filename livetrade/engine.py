@@ -145,8 +145,8 @@ class LiveTradingEngine:
             publish=self.dispatcher.publish, clock=self.clock,
             paused=lambda: self.mode == Mode.SHADOW)
         if isinstance(self.broker, ShadowingBroker):
-            self.broker.on_resume = lambda reason: self.reconciler.request(
-                f"resume: {reason}", "adopt_broker")
+            self.broker.on_resume = lambda reason, done: self.reconciler.request(
+                f"resume: {reason}", "adopt_broker", then=done)
         self._wire()
         # Optional: metrics, hooks, alerts, health endpoint. Subscribes after the engine's
         # own handlers; started first and stopped last, so it sees the whole run.

@@ -85,8 +85,8 @@ def test_livetrade_resume_brings_an_engine_out_of_shadow_mode(
         assert wait_until(lambda: broker.live_available, 15)
         done = cli("resume", url, "--reason", "venue is back")
         assert done.returncode == 0, done.stderr
-        assert "back to the live broker" in done.stdout
-        assert engine.mode == "live"
+        assert "resuming" in done.stdout
+        assert wait_until(lambda: engine.mode == "live", 15)
         again = cli("resume", url)
         assert again.returncode == 1 and "already live" in again.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -29,7 +30,12 @@ def shadowing(policy: ResumePolicy) -> tuple[ShadowingBroker, FlakyVenue, list[E
                                                            probe_interval_s=0.02,
                                                            resume_policy=policy))
     resumed: list[str] = []
-    broker.on_resume = resumed.append
+
+    def on_resume(reason: str, done: Callable[[bool], None]) -> None:
+        resumed.append(reason)  # the engine reconciles here, then says it applied
+        done(True)
+
+    broker.on_resume = on_resume
     events: list[Event] = []
     broker.connect(events.append)
     broker.on_market_data(md("AAPL", 100))
@@ -111,4 +117,23 @@ def test_queries_always_answer_for_the_live_account() -> None:
     venue.down = False
     assert wait_until(lambda: broker.live_available, 15)
     assert broker.get_positions() == {"AAPL": Decimal(2)}
+    broker.disconnect()
+
+
+def test_orders_are_refused_while_the_book_is_being_reconciled_for_a_resume() -> None:
+    broker, venue, _, _ = shadowing("manual")
+    pending: list[Callable[[bool], None]] = []
+    broker.on_resume = lambda reason, done: pending.append(done)
+    go_down(broker, venue)
+    venue.down = False
+    assert wait_until(lambda: broker.live_available, 15)
+    broker.resume("operator")
+    assert broker.mode is Mode.SHADOW  # not live before the book is the broker's
+    with pytest.raises(OrderRejectedError, match="resuming"):
+        broker.submit_order("during", request("AAPL", quantity=1))
+    pending[0](False)  # the live account could not be read: still shadow, can retry
+    assert broker.mode is Mode.SHADOW
+    broker.resume("operator, again")
+    pending[1](True)
+    assert str(broker.mode) == "live"
     broker.disconnect()

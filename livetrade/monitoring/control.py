@@ -32,7 +32,8 @@ def perform(engine: LiveTradingEngine, action: str, reason: str) -> tuple[int, d
     try:
         if action == "resume":
             engine.resume_live(reason)
-            message = "back to the live broker; the book is being reconciled to it"
+            message = ("resuming: the book is being reconciled to the live account; "
+                       "orders go live as soon as that is applied")
         elif action == "release":
             engine.release_kill_switch(reason)
             message = "kill switch released; new orders pass again"

@@ -17,9 +17,10 @@ outage stay visible and reconciliation compares against the truth.
 A watchdog thread probes the live broker every ``probe_interval_s`` while in shadow.
 When it answers again, ``resume_policy`` decides: ``manual`` stays in shadow until an
 operator calls :meth:`ShadowingBroker.resume` (``livetrade resume`` / the engine API);
-``flatten_shadow`` resumes at once. Resuming cancels the shadow venue's working orders,
-discards its positions and asks the engine (``on_resume``) to reconcile its book with the
-live account, so the engine's book is the broker's again.
+``flatten_shadow`` resumes at once. Resuming cancels the shadow venue's working orders and
+asks the engine (``on_resume``) to reconcile its book with the live account
+(``adopt_broker``: the shadow positions are discarded); orders are refused while that is in
+progress, and go live only once the engine's book is the broker's again.
 
 Every mode change is a ``SystemErrorEvent`` (``error_type="ModeChange"``, severity
 warning, ``context`` with ``mode``, ``previous`` and ``reason``) and a log line.
@@ -40,7 +41,7 @@ import structlog
 from livetrade.brokers.base import AccountInfo, BrokerAdapter, BrokerOrder, EventSink
 from livetrade.brokers.paper import PaperBroker
 from livetrade.clock import Clock, SystemClock
-from livetrade.errors import BrokerError, EngineStateError
+from livetrade.errors import BrokerError, EngineStateError, OrderRejectedError
 from livetrade.events import (
     Event,
     MarketData,
@@ -93,8 +94,11 @@ class ShadowingBroker(BrokerAdapter):
         self._sink: EventSink | None = None
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
-        self.on_resume: Callable[[str], None] | None = None
-        """Called (off the dispatcher) after resuming live: the engine reconciles there."""
+        self._resuming = False
+        self.on_resume: Callable[[str, Callable[[bool], None]], None] | None = None
+        """Called on resume with the reason and a ``done(applied)`` callback: the engine
+        reconciles its book to the live account and calls ``done``; only then orders go
+        live again (the shadow positions are gone from the book by then)."""
 
     # ------------------------------------------------------------------ mode
     @property
@@ -155,17 +159,34 @@ class ShadowingBroker(BrokerAdapter):
         return True
 
     def resume(self, reason: str = "operator resume") -> None:
-        """Back to live: cancel shadow orders, drop shadow positions, reconcile. Blocks."""
-        if self._mode is not Mode.SHADOW:
-            raise EngineStateError(f"{self.name} is already live")
-        for order in self.shadow.get_open_orders():
-            self.shadow.cancel_order(order.client_order_id)
+        """Back to live: cancel shadow orders, then reconcile the book to the live account
+        and only then route orders live. Blocks briefly (the reconciliation is the engine's,
+        asynchronous); until it is applied, new orders are refused ("resuming")."""
+        with self._lock:
+            if self._mode is not Mode.SHADOW:
+                raise EngineStateError(f"{self.name} is already live")
+            if self._resuming:
+                raise EngineStateError(f"{self.name} is already resuming")
+            self._resuming = True
+            for order in self.shadow.get_open_orders():
+                self.shadow.cancel_order(order.client_order_id)
         # The live broker answered the probe; its orders breaker saw no call while in
         # shadow and would still be open, sending us straight back.
         self.live.breakers.reset()
-        self._switch(Mode.LIVE, reason)
-        if self.on_resume is not None:
-            self.on_resume(reason)
+
+        def done(applied: bool) -> None:
+            with self._lock:
+                self._resuming = False
+            if applied:
+                self._switch(Mode.LIVE, reason)
+            else:
+                _log.warning("resume_postponed", broker=self.name,
+                             reason="the live account could not be read; still shadow")
+
+        if self.on_resume is None:
+            done(True)
+        else:
+            self.on_resume(reason, done)
 
     def _watch(self) -> None:
         interval = min(self.settings.probe_interval_s, max(self.settings.degrade_after_s, 0.05))
@@ -210,13 +231,17 @@ class ShadowingBroker(BrokerAdapter):
     def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
         self.check_health()
         with self._lock:
-            shadow = self._mode is Mode.SHADOW
-            if shadow:
+            if self._resuming:
+                raise OrderRejectedError(f"not sent: {self.name} is resuming live trading "
+                                         "(reconciling the book); try again in a moment",
+                                         client_order_id=client_order_id)
+            if self._mode is Mode.SHADOW:
+                # Under the lock: a resume cannot slip between this check and the shadow
+                # venue taking the order (its cancel sweep would miss it).
                 self._shadow_ids.add(client_order_id)
-        if shadow:
-            self.shadow.submit_order(client_order_id, request)
-        else:
-            self.live.submit_order(client_order_id, request)
+                self.shadow.submit_order(client_order_id, request)
+                return
+        self.live.submit_order(client_order_id, request)
 
     def cancel_order(self, client_order_id: str) -> None:
         with self._lock:

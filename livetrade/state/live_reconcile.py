@@ -57,6 +57,7 @@ class BrokerSnapshot(Event):
     cash: Decimal | None = None
     fills: tuple[OrderFill, ...] = ()
     error: str = ""
+    then: tuple[Callable[[bool], None], ...] = ()  # told (on the dispatcher) if it applied
 
 
 @dataclass(frozen=True)
@@ -88,17 +89,20 @@ class LiveReconciler:
         self._paused = paused
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._requests: list[tuple[str, Policy]] = []
+        self._requests: list[tuple[str, Policy, Callable[[bool], None] | None]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.runs = 0
         self.last_report: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ worker side
-    def request(self, reason: str, policy: Policy | None = None) -> None:
-        """Ask for a reconciliation soon (from any thread). Returns at once."""
+    def request(self, reason: str, policy: Policy | None = None,
+                then: Callable[[bool], None] | None = None) -> None:
+        """Ask for a reconciliation soon (from any thread). Returns at once. ``then`` is
+        called on the dispatcher thread with ``True`` once it has been applied (``False``
+        if the broker did not answer)."""
         with self._lock:
-            self._requests.append((reason, policy or self.settings.policy))
+            self._requests.append((reason, policy or self.settings.policy, then))
         self._wake.set()
 
     def snapshot(self, reason: str, policy: Policy | None = None) -> BrokerSnapshot:
@@ -138,18 +142,24 @@ class LiveReconciler:
     def _run(self) -> None:
         interval = self.settings.interval_s or None
         while not self._stop.is_set():
-            requested = self._wake.wait(interval)
+            self._wake.wait(interval)
             self._wake.clear()
             if self._stop.is_set():
                 return
             with self._lock:
                 pending, self._requests = self._requests, []
-            if not requested:
-                pending = [("periodic", self.settings.policy)]
-            for reason, policy in pending[-1:]:  # a burst of requests costs one snapshot
-                if self._paused() and reason == "periodic":
+            if not pending:  # the interval passed with no request
+                if self._paused():
                     continue  # shadow mode: the live broker is down and the book is shadow
-                self._publish(self.snapshot(reason, policy))
+                pending = [("periodic", self.settings.policy, None)]
+            # A burst of requests costs one snapshot; if any asked for adopt_broker (a
+            # resume from shadow), adopt: dropping that would keep the shadow book.
+            policies = [policy for _, policy, _ in pending]
+            policy: Policy = "adopt_broker" if "adopt_broker" in policies else policies[-1]
+            reason = "; ".join(dict.fromkeys(r for r, _, _ in pending))
+            snapshot = self.snapshot(reason, policy)
+            callbacks = tuple(t for _, _, t in pending if t is not None)
+            self._publish(snapshot.model_copy(update={"then": callbacks}))
 
     # ------------------------------------------------------------------ dispatcher side
     def on_snapshot(self, snapshot: BrokerSnapshot) -> None:
@@ -158,6 +168,8 @@ class LiveReconciler:
             self._reconcile(snapshot)
         finally:
             self.runs += 1
+            for then in snapshot.then:
+                then(not snapshot.error)
 
     def _reconcile(self, snapshot: BrokerSnapshot) -> None:
         if snapshot.error:
