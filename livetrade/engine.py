@@ -495,7 +495,7 @@ class LiveTradingEngine:
             # A real account already holds cash and positions: start from them, not from a
             # made-up balance. (With state, recovery's reconciliation does this.) A broker
             # that does not answer means no start: trading on an invented book is worse.
-            snapshot = self.reconciler.snapshot("start", "adopt_broker")
+            snapshot = self.reconciler.snapshot("start", "adopt_broker", quiet=True)
             if snapshot.error:
                 raise TransientBrokerError(
                     f"cannot start: {self.broker.name} did not answer the start-up account "

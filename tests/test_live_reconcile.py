@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -10,7 +11,8 @@ from kit import RecordingStrategy, md, request, wait_until
 
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.engine import EngineSettings, LiveTradingEngine
-from livetrade.events import OrderType, Side, SystemErrorEvent
+from livetrade.errors import TransientBrokerError
+from livetrade.events import OrderFill, OrderType, Side, SystemErrorEvent
 from livetrade.resilience import BreakerSettings, RetryPolicy
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
 from livetrade.resilience.shadow import DegradeSettings, Mode, ShadowingBroker
@@ -63,7 +65,7 @@ def test_an_order_placed_behind_our_back_is_adopted_and_its_fill_booked() -> Non
         venue.submit_order("manual-2", request("AAPL", Side.BUY, 2, order_type=OrderType.LIMIT,
                                                limit_price=Decimal(90)))
         engine.reconcile_now("test")
-        assert wait_until(lambda: engine.reconciler.runs == 1, 20)
+        assert wait_until(lambda: engine.reconciler.runs == 2, 20)  # after the start-up sync
         assert wait_until(lambda: engine.status().positions == {"AAPL": Decimal(3)}, 15)
         assert "manual-2" in {o.client_order_id for o in engine.orders.open_orders()}
         assert engine.status().cash == venue.get_account_info().cash
@@ -88,7 +90,7 @@ def test_warn_reports_differences_and_changes_nothing() -> None:
         venue.muted = True
         venue.submit_order("manual-1", request("AAPL", quantity=3))
         engine.reconcile_now("test")
-        assert wait_until(lambda: engine.reconciler.runs == 1, 20)
+        assert wait_until(lambda: engine.reconciler.runs == 2, 20)  # after the start-up sync
         assert wait_until(lambda: bool(errors(strategy, "reconciliation_fill_missed")), 15)
         assert engine.status().positions == {}
     finally:
@@ -125,7 +127,7 @@ def test_an_order_still_in_flight_is_not_called_missing() -> None:
         # The snapshot was taken as if before the venue saw the order:
         snapshot = snapshot.model_copy(update={"open_orders": ()})
         engine.publish(snapshot)
-        assert wait_until(lambda: engine.reconciler.runs == 1, 20)
+        assert wait_until(lambda: engine.reconciler.runs == 2, 20)  # after the start-up sync
         assert cid in {o.client_order_id for o in engine.orders.open_orders()}
         assert not errors(strategy, "reconciliation_order_missing")
     finally:
@@ -211,3 +213,32 @@ def test_stop_wakes_a_submit_sleeping_between_retries() -> None:
     report = engine.stop()
     assert time.monotonic() - started < 5
     assert report.clean or report.undelivered == ()
+
+
+def test_without_the_venues_fills_nothing_is_overwritten_and_known_orders_stay_open() -> None:
+    class NoFills(FlakyVenue):
+        def get_fills(self, since: datetime) -> list[OrderFill]:
+            raise TransientBrokerError("myTrades unavailable")
+
+    venue = NoFills()
+    strategy = RecordingStrategy()
+    engine = engine_on(guarded(venue), strategy, reconcile_grace_s=0.0)
+    try:
+        engine.publish(md("AAPL", 100))
+        assert strategy.wait_for(lambda s: len(s.of("market_data")) == 1)
+        cid = engine.orders.submit(request("AAPL", quantity=2, order_type=OrderType.LIMIT,
+                                           limit_price=Decimal(90)))
+        assert wait_until(lambda: engine.orders.get(cid) is not None
+                          and engine.orders.get(cid).status.value == "accepted", 15)  # type: ignore[union-attr]
+        venue.muted = True  # its fill event is lost on the way
+        venue.on_market_data(md("AAPL", 89))
+        assert venue.get_positions() == {"AAPL": Decimal(2)}  # filled at the venue
+        runs = engine.reconciler.runs  # the start-up sync counts as one
+        engine.reconcile_now("test")
+        assert wait_until(lambda: engine.reconciler.runs > runs, 15)
+        assert engine.orders.get(cid).status.value == "accepted"  # type: ignore[union-attr]
+        assert engine.status().positions == {}  # not overwritten from a partial picture
+        report = engine.reconciler.last_report
+        assert report is not None and not report["halt"]
+    finally:
+        engine.stop()

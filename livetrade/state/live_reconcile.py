@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -39,7 +39,7 @@ from livetrade.order_manager import OrderManager
 from livetrade.portfolio import Portfolio
 from livetrade.risk import KillSwitch
 from livetrade.state.corrections import apply_plan
-from livetrade.state.reconcile import Policy, plan_reconciliation
+from livetrade.state.reconcile import Difference, Policy, ReconciliationPlan, plan_reconciliation
 
 _log = structlog.get_logger("livetrade.reconcile")
 
@@ -57,6 +57,9 @@ class BrokerSnapshot(Event):
     cash: Decimal | None = None
     fills: tuple[OrderFill, ...] = ()
     error: str = ""
+    fills_ok: bool = True  # False: the venue would not list fills (positions not adopted)
+    known_closed: frozenset[str] = frozenset()  # our open orders the venue has, closed
+    quiet: bool = False  # taken before the engine trades: nothing of ours is in flight
     then: tuple[Callable[[bool], None], ...] = ()  # told (on the dispatcher) if it applied
 
 
@@ -105,8 +108,10 @@ class LiveReconciler:
             self._requests.append((reason, policy or self.settings.policy, then))
         self._wake.set()
 
-    def snapshot(self, reason: str, policy: Policy | None = None) -> BrokerSnapshot:
-        """Ask the broker for its view. Blocks on the broker; never call on the dispatcher."""
+    def snapshot(self, reason: str, policy: Policy | None = None, *, quiet: bool = False
+                 ) -> BrokerSnapshot:
+        """Ask the broker for its view. Blocks on the broker; never call on the dispatcher.
+        ``quiet``: the engine is not trading yet (start-up), so nothing is in flight."""
         started = self._clock.now()
         chosen = policy or self.settings.policy
         try:
@@ -114,17 +119,37 @@ class LiveReconciler:
             positions = dict(self._broker.get_positions())
             cash = self._broker.get_account_info().cash
             since = started - timedelta(seconds=self.settings.fills_lookback_s)
+            fills_ok = True
             try:
                 fills = tuple(self._broker.get_fills(since))
             except BrokerError as exc:
                 _log.warning("reconcile_fills_unavailable", error=str(exc))
-                fills = ()
+                fills, fills_ok = (), False
+            known_closed = self._closed_at_venue(open_orders)
         except BrokerError as exc:
             return BrokerSnapshot(reason=reason, policy=chosen, started_at=started,
                                   error=f"{type(exc).__name__}: {exc}")
         return BrokerSnapshot(reason=reason, policy=chosen, started_at=started,
                               open_orders=open_orders, positions=positions, cash=cash,
-                              fills=fills)
+                              fills=fills, fills_ok=fills_ok, known_closed=known_closed,
+                              quiet=quiet)
+
+    def _closed_at_venue(self, venue_open: tuple[BrokerOrder, ...]) -> frozenset[str]:
+        """Our open orders the venue lists as not open but does know (filled or canceled
+        a moment ago): their end is on its way as events, so they are not "missing"."""
+        open_there = {o.client_order_id for o in venue_open}
+        known: set[str] = set()
+        for order in self._orders.open_orders():
+            if order.shadow or order.client_order_id in open_there:
+                continue
+            try:
+                if self._broker.get_order(order.client_order_id) is not None:
+                    known.add(order.client_order_id)
+            except BrokerError as exc:  # cannot tell: treat it as known, close nothing
+                _log.info("reconcile_lookup_failed", client_order_id=order.client_order_id,
+                          error=str(exc))
+                known.add(order.client_order_id)
+        return frozenset(known)
 
     def start(self) -> None:
         self._stop.clear()
@@ -194,6 +219,8 @@ class LiveReconciler:
             local_cash=book.cash, broker_open=broker_open, broker_fills=snapshot.fills,
             broker_positions=snapshot.positions, broker_cash=snapshot.cash,
             cash_tolerance=self.settings.cash_tolerance)
+        if not snapshot.quiet:
+            plan = self._without_in_flight(plan, snapshot, settled_before)
         apply_plan(plan, apply_fill=self._apply_fill, orders=self._orders,
                    portfolio=self._portfolio, kill_switch=self._kill_switch, warn=self._warn,
                    close_reason=f"not open at the broker ({snapshot.reason} reconciliation)")
@@ -201,6 +228,43 @@ class LiveReconciler:
                             **plan.to_dict()}
         _log.info("reconciled", reason=snapshot.reason, policy=policy,
                   differences=len(plan.differences), halted=plan.halt)
+
+    def _without_in_flight(self, plan: ReconciliationPlan, snapshot: BrokerSnapshot,
+                           settled_before: datetime) -> ReconciliationPlan:
+        """Drop what a live book legitimately shows in motion: position and cash
+        differences on symbols with fills or order changes inside the grace window (the
+        snapshot's parts were read one after another; the next run settles them), all
+        position and cash adoption when the venue would not list fills, and "missing"
+        orders the venue does know (closed a moment ago)."""
+        moving = {f.symbol for f in snapshot.fills if f.timestamp > settled_before}
+        moving |= {o.symbol for o in self._orders.all_orders()
+                   if o.updated_at > settled_before}
+        trust_book = snapshot.fills_ok and not moving
+
+        def kept(d: Difference) -> bool:
+            if d.kind == "position_mismatch":
+                return snapshot.fills_ok and d.symbol not in moving
+            if d.kind == "cash_mismatch":
+                return trust_book
+            if d.kind == "order_missing_at_broker":
+                return d.client_order_id not in snapshot.known_closed
+            return True
+
+        differences = tuple(d for d in plan.differences if kept(d))
+        fixes = plan.corrections
+        fixes = replace(
+            fixes,
+            orders_to_close=tuple(c for c in fixes.orders_to_close
+                                  if c not in snapshot.known_closed),
+            positions_to_set={s: q for s, q in fixes.positions_to_set.items()
+                              if snapshot.fills_ok and s not in moving},
+            cash_to_set=fixes.cash_to_set if trust_book else None)
+        skipped = len(plan.differences) - len(differences)
+        if skipped:
+            _log.info("reconcile_in_flight_skipped", differences=skipped,
+                      symbols=sorted(moving), fills_listed=snapshot.fills_ok)
+        return replace(plan, differences=differences, corrections=fixes,
+                       halt=plan.policy == "halt" and bool(differences))
 
     def _warn(self, error_type: str, message: str, severity: Severity) -> None:
         self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
