@@ -292,3 +292,20 @@ def test_fills_of_finished_orders_cost_one_lookup_per_order() -> None:
             fills = again.get_fills(datetime(2000, 1, 1, tzinfo=UTC))
             assert [f.client_order_id for f in fills] == ["c-0", "c-1", "c-2"]
             assert len(calls) == len(set(calls)) == 3
+
+
+def test_an_order_carried_under_a_derived_id_is_ours_again_after_a_restart() -> None:
+    long_id = "a-client-order-id-much-longer-than-binance-allows-0001"  # sent hashed
+    with running_sim() as sim:
+        with adapter_on(sim) as (adapter, _):
+            adapter.submit_order(long_id, order(kind=OrderType.LIMIT, price="29000"))
+            wire = sim.orders()[0]["clientOrderId"]
+            assert wire != long_id and [o.client_order_id
+                                        for o in adapter.get_open_orders()] == [long_id]
+        with adapter_on(sim) as (again, events):
+            assert [o.client_order_id for o in again.get_open_orders()] == [wire]
+            again.learn_client_ids([long_id, "another"])  # what the engine restored
+            assert [o.client_order_id for o in again.get_open_orders()] == [long_id]
+            sim.set_price(BTC, Decimal("28000"), volume=Decimal(5))
+            assert wait_until(lambda: [f.client_order_id for f in fills(events)]
+                              == [long_id], 5)

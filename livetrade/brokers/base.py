@@ -118,6 +118,13 @@ class BrokerAdapter(ABC):
         """
         raise PermanentBrokerError(f"{self.name} cannot look orders up by client id")
 
+    def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:  # noqa: B027
+        """The engine's client order ids from before a restart (checkpoint and journal).
+
+        Optional: a venue that carries a *derived* form of our id (a hash, a shorter
+        token) uses them to map its orders back to ours after a restart. Default: nothing.
+        """
+
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:  # noqa: B027
         """Start streaming market data for ``symbols`` into the sink, if the venue can.
 

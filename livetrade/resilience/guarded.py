@@ -273,6 +273,9 @@ class ResilientBroker(BrokerAdapter):
         return self._query("lookup", lambda: self.inner.get_order(client_order_id),
                            self.settings.account_timeout_s)
 
+    def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:
+        self.inner.learn_client_ids(client_order_ids)
+
     # ------------------------------------------------------------------ market data
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:
         self.inner.subscribe_market_data(symbols)

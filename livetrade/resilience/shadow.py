@@ -263,6 +263,9 @@ class ShadowingBroker(BrokerAdapter):
     def get_order(self, client_order_id: str) -> BrokerOrder | None:
         return self.live.get_order(client_order_id)
 
+    def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:
+        self.live.learn_client_ids(client_order_ids)
+
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:
         self.live.subscribe_market_data(symbols)
 

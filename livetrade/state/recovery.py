@@ -140,6 +140,8 @@ class Recovery:
             self._replay(entry.kind, entry.client_order_id, entry.data, report)
             since = entry.recorded_at if since is None else min(since, entry.recorded_at)
         report.journal_entries_replayed = len(entries)
+        # A venue carrying a derived form of our ids maps its orders back with these.
+        self._broker.learn_client_ids(o.client_order_id for o in self._orders.all_orders())
         plan = self._reconcile(since)
         report.reconciliation = plan.to_dict()
         report.halted = plan.halt

@@ -98,6 +98,7 @@ class CCXTAdapter(BrokerAdapter):
         self._poller: threading.Thread | None = None
         self._markets: dict[str, Any] = {}
         self._last_price: dict[str, Decimal] = {}
+        self._ours: dict[str, str] = {}  # the venue's form of a client id -> ours
         self.polls = 0
         self.poll_errors = 0
 
@@ -183,6 +184,7 @@ class CCXTAdapter(BrokerAdapter):
         if kind == "market" and self.caps.market_order_needs_price:
             price = reference
         self._orders.track(client_order_id, request.symbol, request.quantity)
+        self._ours[params["clientOrderId"]] = client_order_id
         self._watch_from_now(request.symbol)
         try:
             order = self._call("submit", lambda: self.exchange.create_order(
@@ -328,10 +330,21 @@ class CCXTAdapter(BrokerAdapter):
                 self._emit(fill)
 
     # ------------------------------------------------------------------ queries
+    def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:
+        """Map the venue's form of each id (a hash on Hyperliquid) back to ours."""
+        for cid in client_order_ids:
+            wire = self.caps.client_order_id(cid)
+            self._ours[wire] = cid
+            if wire != cid:
+                self._orders.rename(wire, cid)  # found open at connect under its wire id
+
     def _client_id(self, order: Mapping[str, Any]) -> str:
         venue_id = str(order.get("id") or "")
-        return (self._orders.client_id_for(venue_id) or str(order.get("clientOrderId") or "")
-                or f"{self.name}-{venue_id}")
+        tracked = self._orders.client_id_for(venue_id)
+        if tracked:
+            return tracked
+        wire = str(order.get("clientOrderId") or "")
+        return self._ours.get(wire, wire) or f"{self.name}-{venue_id}"
 
     def _fetch_open(self) -> list[dict[str, Any]]:
         orders: list[dict[str, Any]] = []

@@ -83,6 +83,19 @@ class OrderTracker:
                 entry.filled += quantity
             return True
 
+    def rename(self, old: str, new: str) -> None:
+        """An order tracked under the venue's form of its id learns our id."""
+        with self._lock:
+            entry = self._by_client.pop(old, None)
+            if entry is None or new in self._by_client:
+                if entry is not None:
+                    self._by_client[old] = entry
+                return
+            entry.client_order_id = new
+            self._by_client[new] = entry
+            if entry.venue_id:
+                self._by_venue[entry.venue_id] = new
+
     def forget(self, client_order_id: str) -> None:
         """Stop following an order the venue never took (refused, or never landed)."""
         with self._lock:
