@@ -152,13 +152,22 @@ class ResilientBroker(BrokerAdapter):
                 fn, timeout_s, operation=f"{self.name}.{operation}", ambiguous=ambiguous,
                 pool=self._pool))
         except Exception as exc:
-            if observer is not None:
-                observer.broker_request(operation, time.perf_counter() - started,
-                                        type(exc).__name__)
+            self._observe(observer, operation, started, type(exc).__name__)
             raise
-        if observer is not None:
-            observer.broker_request(operation, time.perf_counter() - started)
+        self._observe(observer, operation, started, None)
         return result
+
+    @staticmethod
+    def _observe(observer: BrokerObserver | None, operation: str, started: float,
+                 error: str | None) -> None:
+        """Tell the observer; a failing observer never changes a venue call's outcome."""
+        if observer is None:
+            return
+        try:
+            observer.broker_request(operation, time.perf_counter() - started, error)
+        except Exception as exc:  # noqa: BLE001 - monitoring must not mask an ambiguous submit
+            _log.error("broker_observer_failed", operation=operation,
+                       error=f"{type(exc).__name__}: {exc}")
 
     def _query(self, operation: str, fn: Callable[[], T], timeout_s: float) -> T:
         return self._retrying(self.settings.retry, operation, _retry_queries)(
