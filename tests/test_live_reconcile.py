@@ -242,3 +242,27 @@ def test_without_the_venues_fills_nothing_is_overwritten_and_known_orders_stay_o
         assert report is not None and not report["halt"]
     finally:
         engine.stop()
+
+
+def test_a_snapshot_overtaken_by_a_fill_does_not_reopen_the_filled_order() -> None:
+    venue = FlakyVenue()
+    strategy = RecordingStrategy()
+    engine = engine_on(guarded(venue), strategy, reconcile_grace_s=30.0)
+    try:
+        engine.publish(md("AAPL", 100))
+        assert strategy.wait_for(lambda s: len(s.of("market_data")) == 1)
+        cid = engine.orders.submit(request("AAPL", quantity=2, order_type=OrderType.LIMIT,
+                                           limit_price=Decimal(90)))
+        assert wait_until(lambda: [o.client_order_id for o in venue.get_open_orders()]
+                          == [cid], 15)
+        stale = engine.reconciler.snapshot("test")  # taken while the order rests
+        engine.publish(md("AAPL", 89))  # it fills, and the fill is booked first
+        assert wait_until(lambda: engine.orders.open_orders() == (), 15)
+        runs = engine.reconciler.runs
+        engine.publish(stale)
+        assert wait_until(lambda: engine.reconciler.runs > runs, 15)
+        assert engine.orders.open_orders() == ()
+        assert engine.status().positions == {"AAPL": Decimal(2)}
+        assert engine.mode == "live"
+    finally:
+        engine.stop()

@@ -206,8 +206,11 @@ class LiveReconciler:
         settled_before = snapshot.started_at - timedelta(seconds=self.settings.grace_s)
         local_open = [o for o in self._orders.open_orders()
                       if not o.shadow and o.updated_at <= settled_before]
-        in_flight = {o.client_order_id for o in self._orders.open_orders()} - {
-            o.client_order_id for o in local_open}
+        # Every order we know that changed inside the grace window (opened, filled, closed
+        # while this snapshot was in flight) is compared next time: the snapshot may show
+        # it as it was (a fill we booked after it was taken would re-adopt the order).
+        in_flight = {o.client_order_id for o in self._orders.all_orders()
+                     if o.shadow or o.updated_at > settled_before}
         broker_open = [o for o in snapshot.open_orders if o.client_order_id not in in_flight]
         book = self._portfolio.snapshot()
         policy: Policy = "adopt_broker" if snapshot.policy == "adopt_broker" else (
