@@ -160,7 +160,7 @@ def guard_broker(broker: BrokerAdapter, section: ResilienceSection, clock: Clock
                                  reset_timeout_s=r.breaker_reset_timeout_s),
         submit_timeout_s=r.submit_timeout_s, cancel_timeout_s=r.cancel_timeout_s,
         positions_timeout_s=r.positions_timeout_s, account_timeout_s=r.account_timeout_s,
-        connect_timeout_s=r.connect_timeout_s)
+        connect_timeout_s=r.connect_timeout_s, lookup_delay_s=r.lookup_delay_s)
     live = ResilientBroker(broker, settings, clock=clock)
     if not r.degrade_to_paper:
         return live

@@ -351,6 +351,7 @@ class ResilienceSection(_Section):
     retry_jitter_s: float = Field(0.0, ge=0)
     retry_deadline_s: float | None = Field(None, gt=0)
     submit_attempts: int = Field(3, ge=1)
+    lookup_delay_s: float = Field(1.0, ge=0)  # after a failed submit, before the lookup
     breaker_fail_max: int = Field(5, ge=1)
     breaker_reset_timeout_s: float = Field(30.0, gt=0)
     submit_timeout_s: float = Field(30.0, gt=0)

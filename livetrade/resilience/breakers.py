@@ -133,8 +133,19 @@ class BrokerBreakers:
     def states(self) -> dict[str, str]:
         return {str(group): self.state(group) for group in BreakerGroup}
 
+    def probe_due(self, group: BreakerGroup) -> bool:
+        """Whether the next call through ``group`` would be let through as the half-open
+        probe (the breaker's own timer, restarted by every failed probe)."""
+        breaker = self._breakers[group]
+        if breaker.current_state != "open":
+            return False
+        opened = breaker._state_storage.opened_at  # pybreaker keeps no public accessor
+        return opened is None or (datetime.now(UTC) - opened).total_seconds() \
+            >= self._settings.reset_timeout_s
+
     def open_for_s(self, group: BreakerGroup, now: datetime | None = None) -> float | None:
-        """How long ``group`` has been open (or half-open after opening); ``None`` if closed."""
+        """How long ``group``'s outage has lasted: since it tripped, through any failed
+        probes (open <-> half-open); ``None`` if closed."""
         opened = self._opened_at.get(group)
         if opened is None:
             return None
