@@ -90,3 +90,24 @@ def _serving(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_handler_durations_are_sampled_into_a_summary_per_handler() -> None:
+    monitor = EngineMonitor(settings())
+    strategy = RecordingStrategy()
+    engine = LiveTradingEngine(strategy, monitor=monitor)
+    engine.start()
+    try:
+        for i in range(256):
+            engine.publish(md("AAPL", 100 + i % 5))
+        assert wait_until(lambda: len(strategy.of("market_data")) == 256, 15)
+        assert monitor.http is not None
+        page = get(monitor.http.url + "/metrics")[1]
+        count = value(page, "livetrade_handler_duration_seconds_count",
+                      handler="strategy.on_market_data")
+        total = value(page, "livetrade_handler_duration_seconds_sum",
+                      handler="strategy.on_market_data")
+        assert 4 <= count <= 8  # one event in 64 (plus heartbeats sharing the counter)
+        assert total > 0
+    finally:
+        engine.stop()

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 
 from livetrade.feeds.health import FeedHealth
 from livetrade.monitoring.metrics import (
@@ -28,6 +28,16 @@ from livetrade.monitoring.metrics import (
 if TYPE_CHECKING:
     from livetrade.engine import LiveTradingEngine
     from livetrade.monitoring.monitor import EngineMonitor
+
+
+def handler_duration_family(timings: dict[str, tuple[int, float, float]]) -> Metric:
+    """Sampled handler durations (one event in 64) as a Prometheus summary per handler."""
+    family = SummaryMetricFamily("livetrade_handler_duration_seconds",
+                                 "Handler duration, sampled one event in 64",
+                                 labels=["handler"])
+    for label, (count, total, _) in sorted(timings.items()):
+        family.add_metric([label], count_value=count, sum_value=total)
+    return family
 
 
 def _engine(monitor: EngineMonitor) -> LiveTradingEngine:
@@ -69,6 +79,8 @@ def sample_metrics(monitor: EngineMonitor) -> Iterator[Metric]:
     yield counter("livetrade_conflated_market_data", "Market data coalesced under load",
                   st.conflated)
     yield counter("livetrade_handler_errors", "Handlers that raised", st.handler_errors)
+    if monitor.engine is not None:
+        yield handler_duration_family(monitor.engine.dispatcher.handler_timings())
     yield counter("livetrade_orders_sent", "Orders that passed checks and were sent "
                   "(the order manager's count)", st.orders_submitted)
     yield counter("livetrade_orders_rejected_by_engine", "Orders rejected (order manager)",
