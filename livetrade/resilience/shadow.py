@@ -177,6 +177,10 @@ class ShadowingBroker(BrokerAdapter):
         def done(applied: bool) -> None:
             with self._lock:
                 self._resuming = False
+                if not applied:
+                    # Not back yet: the next good probe announces it and (flatten_shadow)
+                    # tries again; else one failed reconciliation would keep shadow forever.
+                    self._live_back = False
             if applied:
                 self._switch(Mode.LIVE, reason)
             else:
