@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -136,4 +137,26 @@ def test_orders_are_refused_while_the_book_is_being_reconciled_for_a_resume() ->
     broker.resume("operator, again")
     pending[1](True)
     assert str(broker.mode) == "live"
+    broker.disconnect()
+
+
+def test_a_dead_venue_is_noticed_with_no_order_in_flight() -> None:
+    broker, venue, events, _ = shadowing("manual")
+    venue.down = True  # nothing is sent: only the watchdog's pings find out
+    assert wait_until(lambda: broker.mode is Mode.SHADOW, 15)
+    [change] = [e for e in events if isinstance(e, SystemErrorEvent)
+                and e.error_type == "ModeChange"]
+    assert "no successful call" in change.context["reason"]
+    broker.disconnect()
+
+
+def test_a_breaker_tripped_by_a_burst_is_probed_closed_instead_of_degrading() -> None:
+    broker, venue, _, _ = shadowing("manual")
+    venue.refuse = 2  # two failed submits trip the orders breaker...
+    for n in range(2):
+        with pytest.raises((AmbiguousOutcomeError, OrderRejectedError)):
+            broker.submit_order(f"x-{n}", request("AAPL", quantity=1))
+    # ...but the venue answers: the watchdog's pings keep it live
+    time.sleep(0.6)  # three times degrade_after_s
+    assert broker.mode is Mode.LIVE
     broker.disconnect()

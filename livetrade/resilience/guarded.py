@@ -109,6 +109,8 @@ class ResilientBroker(BrokerAdapter):
         self._sink: EventSink | None = None
         self._on_breaker_change = on_breaker_change
         self.observer: BrokerObserver | None = None
+        self.last_success = time.monotonic()
+        """``time.monotonic()`` of the last venue call that succeeded (any group)."""
         self.breakers = BrokerBreakers(inner.name, self.settings.breakers, self._breaker_moved)
         # Venue calls run here under their deadlines; more workers than callers (executor,
         # poller, reconciler, probe) so one hung call does not starve the others.
@@ -155,6 +157,7 @@ class ResilientBroker(BrokerAdapter):
             self._observe(observer, operation, started, type(exc).__name__)
             raise
         self._observe(observer, operation, started, None)
+        self.last_success = time.monotonic()
         return result
 
     @staticmethod
@@ -260,6 +263,12 @@ class ResilientBroker(BrokerAdapter):
             lambda: self._guarded(BreakerGroup.ORDERS,
                                   lambda: self.inner.cancel_order(client_order_id),
                                   self.settings.cancel_timeout_s, "cancel", ambiguous=True))
+
+    def ping(self) -> None:
+        """One account call, no retries: is the venue answering right now? Raises the
+        call's error; counts for the ``account`` breaker (and is its half-open probe)."""
+        self._guarded(BreakerGroup.ACCOUNT, self.inner.get_account_info,
+                      self.settings.account_timeout_s, "ping")
 
     # ------------------------------------------------------------------ queries
     def get_positions(self) -> Mapping[str, Decimal]:

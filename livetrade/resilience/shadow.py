@@ -29,6 +29,7 @@ warning, ``context`` with ``mode``, ``previous`` and ``reason``) and a log line.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +96,7 @@ class ShadowingBroker(BrokerAdapter):
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._resuming = False
+        self._last_ping_failed = False
         self.on_resume: Callable[[str, Callable[[bool], None]], None] | None = None
         """Called on resume with the reason and a ``done(applied)`` callback: the engine
         reconciles its book to the live account and calls ``done``; only then orders go
@@ -129,15 +131,37 @@ class ShadowingBroker(BrokerAdapter):
                                timestamp=self._clock.now(), context=context))
 
     def check_health(self) -> None:
-        """Declare the live broker down when a breaker stayed open past ``degrade_after_s``."""
+        """Declare the live broker down when no venue call has succeeded for
+        ``degrade_after_s`` (the watchdog pings an idle venue, so silence means failure,
+        not quiet) and a breaker is open or the last ping failed. No I/O here."""
         if self._mode is not Mode.LIVE:
             return
-        for group in (BreakerGroup.ORDERS, BreakerGroup.ACCOUNT):
-            open_s = self.live.breakers.open_for_s(group)
-            if open_s is not None and open_s >= self.settings.degrade_after_s:
-                self._switch(Mode.SHADOW, f"{group} breaker open for {open_s:.1f} s "
-                                          f"(degrade_after_s={self.settings.degrade_after_s:g})")
-                return
+        silent_s = time.monotonic() - self.live.last_success
+        if silent_s < self.settings.degrade_after_s:
+            return
+        open_groups = [str(g) for g in (BreakerGroup.ORDERS, BreakerGroup.ACCOUNT)
+                       if self.live.breakers.open_for_s(g) is not None]
+        if open_groups or self._last_ping_failed:
+            why = (f"{', '.join(open_groups)} breaker open" if open_groups
+                   else "the venue does not answer")
+            self._switch(Mode.SHADOW, f"{why}; no successful call for {silent_s:.1f} s "
+                                      f"(degrade_after_s={self.settings.degrade_after_s:g})")
+
+    def heartbeat(self) -> None:
+        """Live: ping the venue when nothing else has talked to it for a probe interval,
+        so a dead venue is noticed with no order in flight, and a breaker tripped by a
+        burst of errors is probed (and closed) instead of aging into shadow mode."""
+        if self._mode is not Mode.LIVE:
+            return
+        if time.monotonic() - self.live.last_success < self.settings.probe_interval_s:
+            self._last_ping_failed = False
+            return
+        try:
+            self.live.ping()
+            self._last_ping_failed = False
+        except BrokerError as exc:
+            self._last_ping_failed = True
+            _log.info("live_ping_failed", broker=self.name, error=str(exc))
 
     def probe(self) -> bool:
         """In shadow: ask the live broker for its account. ``True`` when it answered."""
@@ -196,6 +220,7 @@ class ShadowingBroker(BrokerAdapter):
         interval = min(self.settings.probe_interval_s, max(self.settings.degrade_after_s, 0.05))
         while not self._stop.wait(interval):
             try:
+                self.heartbeat()
                 self.check_health()
                 if self._mode is Mode.SHADOW:
                     self.probe()
