@@ -153,7 +153,10 @@ class ShadowingBroker(BrokerAdapter):
         burst of errors is probed (and closed) instead of aging into shadow mode."""
         if self._mode is not Mode.LIVE:
             return
-        if time.monotonic() - self.live.last_success < self.settings.probe_interval_s:
+        # Idle means a quarter of degrade_after_s without a successful call: often enough
+        # to decide in time, rarely enough not to add load (or breaker trips) of its own.
+        idle_s = max(self.settings.probe_interval_s, self.settings.degrade_after_s / 4)
+        if time.monotonic() - self.live.last_success < idle_s:
             self._last_ping_failed = False
             return
         try:
