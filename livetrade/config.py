@@ -82,7 +82,9 @@ class CCXTBrokerSection(_Section):
 
     Credentials come from the environment variables named here, or from the file itself
     (``api_key``/``api_secret``); they are held as ``SecretStr`` so they never print.
-    ``rest_url``/``ws_url`` point the venue at ``livetrade sim-exchange`` (or a testnet).
+    ``rest_url`` points the venue at ``livetrade sim-exchange`` (or a testnet). ``ws_url``
+    (the venue's user-data stream) is accepted for configs written ahead but not used yet:
+    fills come from the order's answer and from polling every ``poll_interval_s``.
     """
 
     type: Literal["ccxt"]

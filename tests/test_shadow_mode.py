@@ -72,7 +72,7 @@ def test_an_outage_past_degrade_after_s_moves_orders_to_the_shadow_venue() -> No
                and e.client_order_id.startswith("shadow"))
     assert not any(e.shadow for e in events if isinstance(e, OrderFill)
                    and e.client_order_id == "live-1")
-    assert mode_changes(events) == [("live", "shadow")]
+    assert wait_until(lambda: mode_changes(events) == [("live", "shadow")], 15)
     broker.disconnect()
 
 
