@@ -7,6 +7,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
@@ -116,3 +118,11 @@ def test_sma_crossover_refuses_fractional_windows_and_nan_quantities() -> None:
                    {"quantity": "NaN"}, {"quantity": "abc"}):
         with pytest.raises(ConfigError, match="rejected its parameters"):
             load_strategy(f"{ROOT / 'examples' / 'sma_crossover.py'}:SmaCrossover", params)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.toml")))
+def test_every_example_config_passes_config_check(name: str) -> None:
+    """What the README and the how-to tell people to run must at least parse and validate."""
+    from livetrade.config import load_config
+
+    load_config(ROOT / "examples" / name)
