@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Protocol
 
 import structlog
 
 from livetrade.errors import ConfigError, StateError
 from livetrade.simexchange import admin
+from livetrade.simexchange.addresses import ServedAddresses
 from livetrade.simexchange.config import DEFAULT_START_PRICES, SimExchangeConfig, SymbolSpec
 from livetrade.simexchange.faults import FaultInjector, HttpFault
 from livetrade.simexchange.jsonhttp import HttpReply, HttpRequest, JsonHttpServer
@@ -121,7 +121,7 @@ def _hyperliquid_spec(spec: SymbolSpec, start: Decimal) -> SymbolSpec:
     return PerpSpec(**fields)
 
 
-class DialectExchange:
+class DialectExchange(ServedAddresses):
     """A Bybit- or Hyperliquid-speaking exchange on loopback, for tests and ``livetrade
     sim-exchange --dialect``. The same surface as :class:`SimExchange` where it makes sense
     (start/stop, URLs, ``set_price``, ``faults``, ``/admin``). Thread-safe; the secret is
@@ -222,15 +222,6 @@ class DialectExchange:
             self._store.close()
         log.info("sim-exchange stopped", dialect=self.dialect)
 
-    def __enter__(self) -> DialectExchange:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    # -- addresses -----------------------------------------------------------------------
-
     @property
     def port(self) -> int:
         return int(self._http.server_address[1])
@@ -238,18 +229,6 @@ class DialectExchange:
     @property
     def ws_port(self) -> int:
         return self._streams.port
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{_url_host(self.config.host)}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{_url_host(self.config.host)}:{self.ws_port}"
-
-    @property
-    def admin_url(self) -> str:
-        return self.rest_url + "/admin"
 
     # -- control and inspection ----------------------------------------------------------
 
@@ -291,6 +270,3 @@ class DialectExchange:
             "stream_connections": self.stream_connections(),
         }
 
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

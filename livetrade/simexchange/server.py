@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
 import structlog
 
 from livetrade.errors import ConfigError, StateError
 from livetrade.simexchange import admin
+from livetrade.simexchange.addresses import ServedAddresses
 from livetrade.simexchange.binance import shapes
 from livetrade.simexchange.binance.api import BinanceApi
 from livetrade.simexchange.binance.auth import Signer, WeightLimiter
@@ -63,7 +63,7 @@ class _StreamPublisher:
         })
 
 
-class SimExchange:
+class SimExchange(ServedAddresses):
     """A Binance-spot-compatible exchange on loopback, for tests and ``livetrade
     sim-exchange``. Also a context manager (``with SimExchange(cfg) as sim:``).
 
@@ -153,15 +153,6 @@ class SimExchange:
             self._store.close()
         log.info("sim-exchange stopped")
 
-    def __enter__(self) -> SimExchange:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    # -- addresses -----------------------------------------------------------------------
-
     @property
     def port(self) -> int:
         return int(self._http.server_address[1])
@@ -169,18 +160,6 @@ class SimExchange:
     @property
     def ws_port(self) -> int:
         return self._streams.port
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{_url_host(self.config.host)}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{_url_host(self.config.host)}:{self.ws_port}"
-
-    @property
-    def admin_url(self) -> str:
-        return self.rest_url + "/admin"
 
     # -- control and inspection ----------------------------------------------------------
 
@@ -227,6 +206,3 @@ class SimExchange:
             "stream_connections": self.stream_connections(),
         }
 
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
