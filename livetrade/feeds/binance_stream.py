@@ -31,9 +31,8 @@ from livetrade.config import BinanceStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
 from livetrade.feeds.base import DataFeed
-from livetrade.feeds.health import Backoff
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
-from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed
+from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
 
 KLINE_INTERVALS = frozenset({"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h",
                              "8h", "12h", "1d", "3d", "1w", "1M"})
@@ -184,16 +183,7 @@ class BinanceStreamFeed(WebSocketFeed):
 
 def binance_feed_from_section(section: BinanceStreamFeedSection, clock: Clock) -> DataFeed:
     """The feed a ``[[feeds]] type = "binance_stream"`` table describes."""
-    try:
-        settings = StreamSettings(
-            stale_after_s=section.stale_after_s, ping_interval_s=section.ping_interval_s,
-            ping_timeout_s=section.ping_timeout_s, connect_timeout_s=section.connect_timeout_s,
-            resync_timeout_s=section.resync_timeout_s,
-            max_message_bytes=section.max_message_bytes,
-            backoff=Backoff(initial_s=section.reconnect_initial_s,
-                            max_s=section.reconnect_max_s))
-    except ValueError as exc:
-        raise ConfigError(f"feed binance_stream: {exc}", [str(exc)]) from exc
+    settings = stream_settings(section, "binance_stream")
     return BinanceStreamFeed(section.ws_url, section.symbols, rest_url=section.rest_url,
                              streams=section.streams, settings=settings,
                              klines_closed_only=section.klines_closed_only, clock=clock)

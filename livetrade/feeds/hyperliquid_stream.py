@@ -30,9 +30,8 @@ from livetrade.config import HyperliquidStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
 from livetrade.feeds.base import DataFeed
-from livetrade.feeds.health import Backoff
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
-from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed
+from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
 
 KINDS = ("trades", "allMids")
 _MAX_REST_BYTES = 1_000_000
@@ -141,15 +140,6 @@ class HyperliquidStreamFeed(WebSocketFeed):
 
 def hyperliquid_feed_from_section(section: HyperliquidStreamFeedSection, clock: Clock) -> DataFeed:
     """The feed a ``[[feeds]] type = "hyperliquid_stream"`` table describes."""
-    try:
-        settings = StreamSettings(
-            stale_after_s=section.stale_after_s, ping_interval_s=section.ping_interval_s,
-            ping_timeout_s=section.ping_timeout_s, connect_timeout_s=section.connect_timeout_s,
-            resync_timeout_s=section.resync_timeout_s,
-            max_message_bytes=section.max_message_bytes,
-            backoff=Backoff(initial_s=section.reconnect_initial_s,
-                            max_s=section.reconnect_max_s))
-    except ValueError as exc:
-        raise ConfigError(f"feed hyperliquid_stream: {exc}", [str(exc)]) from exc
+    settings = stream_settings(section, "hyperliquid_stream")
     return HyperliquidStreamFeed(section.ws_url, section.symbols, rest_url=section.rest_url,
                  kinds=section.kinds, settings=settings, clock=clock)

@@ -41,7 +41,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import structlog
@@ -49,7 +49,7 @@ import websocket
 
 from livetrade.brokers.base import EventSink
 from livetrade.clock import Clock
-from livetrade.errors import DataFeedError
+from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import FeedError, MarketData, Severity, SystemErrorEvent, trusted
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.health import (
@@ -358,3 +358,45 @@ def _close(raw: socket.socket) -> None:
         raw.close()
     except OSError as exc:
         _log.debug("socket_close_ignored", error=str(exc))
+
+
+class StreamSection(Protocol):
+    """The timing fields every websocket feed's ``[[feeds]]`` table has."""
+
+    @property
+    def stale_after_s(self) -> float: ...
+
+    @property
+    def ping_interval_s(self) -> float: ...
+
+    @property
+    def ping_timeout_s(self) -> float: ...
+
+    @property
+    def connect_timeout_s(self) -> float: ...
+
+    @property
+    def resync_timeout_s(self) -> float: ...
+
+    @property
+    def max_message_bytes(self) -> int: ...
+
+    @property
+    def reconnect_initial_s(self) -> float: ...
+
+    @property
+    def reconnect_max_s(self) -> float: ...
+
+
+def stream_settings(section: StreamSection, feed: str) -> StreamSettings:
+    """``StreamSettings`` from a feed's config table; ``ConfigError`` names the feed."""
+    try:
+        return StreamSettings(
+            stale_after_s=section.stale_after_s, ping_interval_s=section.ping_interval_s,
+            ping_timeout_s=section.ping_timeout_s, connect_timeout_s=section.connect_timeout_s,
+            resync_timeout_s=section.resync_timeout_s,
+            max_message_bytes=section.max_message_bytes,
+            backoff=Backoff(initial_s=section.reconnect_initial_s,
+                            max_s=section.reconnect_max_s))
+    except ValueError as exc:
+        raise ConfigError(f"feed {feed}: {exc}", [str(exc)]) from exc
