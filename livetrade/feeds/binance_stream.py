@@ -23,7 +23,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from livetrade.clock import Clock
@@ -31,12 +30,11 @@ from livetrade.config import BinanceStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
 from livetrade.feeds.base import DataFeed
-from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
+from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
 
 KLINE_INTERVALS = frozenset({"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h",
                              "8h", "12h", "1d", "3d", "1w", "1M"})
-_MAX_REST_BYTES = 1_000_000
 
 
 def venue_id(symbol: str) -> str:
@@ -171,14 +169,7 @@ class BinanceStreamFeed(WebSocketFeed):
             raise DataFeedError("resync ran out of time", path=path)
         assert self.rest_url is not None
         url = f"{self.rest_url}{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=remaining) as reply:
-                body = reply.read(_MAX_REST_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise DataFeedError("REST resync refused", path=path, status=exc.code) from exc
-        if len(body) > _MAX_REST_BYTES:
-            raise DataFeedError("REST resync answer too large", path=path)
-        return json.loads(body, parse_float=Decimal)
+        return fetch_json(url, remaining, path=path)
 
 
 def binance_feed_from_section(section: BinanceStreamFeedSection, clock: Clock) -> DataFeed:

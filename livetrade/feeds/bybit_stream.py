@@ -23,7 +23,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from livetrade.clock import Clock
@@ -31,12 +30,11 @@ from livetrade.config import BybitStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
 from livetrade.feeds.base import DataFeed
-from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
+from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
 
 KINDS = ("publicTrade", "tickers")
 _ARGS_PER_FRAME = 10  # Bybit spot accepts at most 10 topics per subscribe frame
-_MAX_REST_BYTES = 1_000_000
 
 
 def bybit_id(symbol: str) -> str:
@@ -166,14 +164,7 @@ class BybitStreamFeed(WebSocketFeed):
         if remaining <= 0:
             raise DataFeedError("resync ran out of time")
         url = f"{self.rest_url}/v5/market/tickers?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=remaining) as reply:
-                body = reply.read(_MAX_REST_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise DataFeedError("REST resync refused", status=exc.code) from exc
-        if len(body) > _MAX_REST_BYTES:
-            raise DataFeedError("REST resync answer too large")
-        return json.loads(body, parse_float=Decimal)
+        return fetch_json(url, remaining)
 
 
 def bybit_feed_from_section(section: BybitStreamFeedSection, clock: Clock) -> DataFeed:

@@ -22,7 +22,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from livetrade.clock import Clock
@@ -30,11 +29,10 @@ from livetrade.config import HyperliquidStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trusted
 from livetrade.feeds.base import DataFeed
-from livetrade.feeds.wire import BadFrame, as_object, decimal_field, ms_field
+from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
 
 KINDS = ("trades", "allMids")
-_MAX_REST_BYTES = 1_000_000
 
 
 def coin_of(symbol: str) -> str:
@@ -128,14 +126,10 @@ class HyperliquidStreamFeed(WebSocketFeed):
             f"{self.rest_url}/info", data=json.dumps(body).encode(), method="POST",
             headers={"Content-Type": "application/json"})
         started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as reply:
-                data = reply.read(_MAX_REST_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            raise DataFeedError("REST resync refused", status=exc.code) from exc
-        if len(data) > _MAX_REST_BYTES or time.monotonic() - started > timeout_s:
-            raise DataFeedError("REST resync answer too large or too late")
-        return json.loads(data, parse_float=Decimal)
+        answer = fetch_json(request, timeout_s)
+        if time.monotonic() - started > timeout_s:
+            raise DataFeedError("REST resync answer too late")
+        return answer
 
 
 def hyperliquid_feed_from_section(section: HyperliquidStreamFeedSection, clock: Clock) -> DataFeed:

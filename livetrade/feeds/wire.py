@@ -7,6 +7,9 @@ so "NaN", "Infinity", "1e999", "-5", "0x10" or a 10,000-digit string never reach
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -57,3 +60,20 @@ def as_object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadFrame("bad_shape", f"{what} is {type(value).__name__}, not an object")
     return value
+
+
+MAX_REST_BYTES = 1_000_000
+"""The largest REST answer a feed reads (a resync snapshot is far smaller)."""
+
+
+def fetch_json(request: str | urllib.request.Request, timeout_s: float, **context: str) -> Any:
+    """A venue's REST answer as JSON (floats as ``Decimal``), for a feed's resync. Blocks
+    at most about ``timeout_s``. A refusal or an oversized answer is a ``DataFeedError``."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as reply:
+            body = reply.read(MAX_REST_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise DataFeedError("REST resync refused", status=exc.code, **context) from exc
+    if len(body) > MAX_REST_BYTES:
+        raise DataFeedError("REST resync answer too large", **context)
+    return json.loads(body, parse_float=Decimal)
