@@ -173,6 +173,31 @@ def test_a_dropped_answer_ends_with_exactly_one_order_at_the_venue() -> None:
         assert len(fills(events)) == 2
 
 
+def test_an_order_found_late_by_lookup_still_books_its_fill_once() -> None:
+    """A submit answer lost; while the lookup that finds it waits out retries, the trade
+    poller's cursor moves minutes past its trade (another order filled since). Its fill is
+    then read from the order's own trades before anything final is said - and only once."""
+    faults = FaultConfig(timeout_rate=1.0, timeout_hold_s=0.2, scope=("POST /api/v3/order",))
+    skew_ms = [0]
+    with running_sim(faults=faults, wall_ms=lambda: int(time.time() * 1000) + skew_ms[0]
+                     ) as sim, adapter_on(sim, poll_interval_s=3600) as (adapter, events):
+        with pytest.raises(AmbiguousOutcomeError):
+            adapter.submit_order("late-1", order())
+        sim.faults.clear()
+        skew_ms[0] = 120_000  # two minutes later, on both sides of the wire
+        adapter.exchange.options["timeDifference"] = -skew_ms[0]
+        adapter.submit_order("next-1", order(kind=OrderType.LIMIT, price="29000"))
+        sim.set_price(BTC, Decimal("28950"), volume=Decimal(5))
+        adapter._poll_trades(BTC)  # the poller's turn while late-1's lookup is in retries
+        assert [f.client_order_id for f in fills(events)] == ["next-1"]
+        found = adapter.get_order("late-1")  # the lookup resolving the ambiguous submit
+        assert found is not None and found.filled_quantity == Decimal("0.01")
+        adapter.poll_once()
+        adapter.poll_once()
+        assert sorted((f.client_order_id, f.fill_amount) for f in fills(events)) == [
+            ("late-1", Decimal("0.01")), ("next-1", Decimal("0.01"))]
+
+
 def test_fills_found_after_a_restart_keep_their_ids() -> None:
     with running_sim() as sim:
         with adapter_on(sim) as (adapter, events):
@@ -292,6 +317,36 @@ def test_fills_of_finished_orders_cost_one_lookup_per_order() -> None:
             fills = again.get_fills(datetime(2000, 1, 1, tzinfo=UTC))
             assert [f.client_order_id for f in fills] == ["c-0", "c-1", "c-2"]
             assert len(calls) == len(set(calls)) == 3
+
+
+def test_polling_a_quiet_book_costs_one_open_orders_call_not_a_lookup_per_order() -> None:
+    """The venue's request weight is finite (Binance: 6,000 a minute): a poll asks for the
+    open orders once per symbol, and for trades and single orders only when one changed."""
+    with running_sim() as sim, adapter_on(sim, poll_interval_s=3600) as (adapter, events):
+        for n in range(5):
+            adapter.submit_order(f"rest-{n}", order(kind=OrderType.LIMIT,
+                                                    price=str(29000 - n * 100)))
+        calls: list[str] = []
+        for name in ("fetch_open_orders", "fetch_order", "fetch_my_trades"):
+            real = getattr(adapter.exchange, name)
+
+            def counting(*args: object, _name: str = name, _real: object = real,
+                         **kwargs: object) -> object:
+                calls.append(_name)
+                return _real(*args, **kwargs)  # type: ignore[operator]
+
+            setattr(adapter.exchange, name, counting)
+        for _ in range(3):
+            adapter.poll_once()
+        assert calls == ["fetch_open_orders"] * 3
+        calls.clear()
+        sim.set_price(BTC, Decimal("28950"), volume=Decimal(5))  # rest-0 fills
+        adapter.poll_once()
+        assert sorted(calls) == ["fetch_my_trades", "fetch_open_orders", "fetch_order"]
+        assert [f.client_order_id for f in fills(events)] == ["rest-0"]
+        calls.clear()
+        adapter.poll_once()
+        assert calls == ["fetch_open_orders"]
 
 
 def test_an_order_carried_under_a_derived_id_is_ours_again_after_a_restart() -> None:

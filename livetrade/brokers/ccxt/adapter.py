@@ -49,7 +49,12 @@ from livetrade.brokers.ccxt.mapping import (
 from livetrade.brokers.ccxt.precision import check_order
 from livetrade.brokers.ccxt.tracking import OrderTracker, Tracked
 from livetrade.clock import Clock, SystemClock
-from livetrade.errors import BrokerError, EngineStateError, OrderRejectedError
+from livetrade.errors import (
+    BrokerError,
+    EngineStateError,
+    OrderRejectedError,
+    TransientBrokerError,
+)
 from livetrade.events import (
     Event,
     MarketData,
@@ -69,6 +74,7 @@ from livetrade.orders import OrderRequest
 _log = structlog.get_logger("livetrade.brokers.ccxt")
 T = TypeVar("T")
 _GIVE_UP_LOOKUPS = 30  # polls; the engine's reconciliation settles an order that never landed
+_CATCH_UP_FALLBACK_MS = 3_600_000  # an order answer without a creation time: look back 1 h
 _FINAL = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired",
           "rejected": "rejected"}
 
@@ -245,9 +251,17 @@ class CCXTAdapter(BrokerAdapter):
 
     # ------------------------------------------------------------------ polling
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
+        wait_s = self.poll_interval_s
+        while not self._stop.wait(wait_s):
+            wait_s = self.poll_interval_s
             try:
                 self.poll_once()
+            except TransientBrokerError as exc:
+                self.poll_errors += 1
+                # A rate limit says when to come back; polling sooner extends the ban.
+                wait_s = max(wait_s, exc.retry_after_s or 0.0)
+                _log.warning("ccxt_poll_failed", venue=self.name, error=str(exc),
+                             next_poll_s=wait_s)
             except BrokerError as exc:
                 self.poll_errors += 1
                 _log.warning("ccxt_poll_failed", venue=self.name, error=str(exc))
@@ -257,41 +271,62 @@ class CCXTAdapter(BrokerAdapter):
                            error=f"{type(exc).__name__}: {exc}")
 
     def poll_once(self) -> None:
-        """One round: new trades of every active symbol, then settle closed orders. Blocks."""
+        """One round, cheap when nothing happened: the open orders of every active symbol
+        (one call each), the trades only of symbols where an order filled more than we
+        reported, one lookup per order that left the open list; then settle finished
+        orders. Asking per order every round would spend the venue's request weight (a
+        Binance minute is 6,000) on orders that did not change, until it bans the account
+        endpoints the engine needs most in a storm. Blocks."""
         self.polls += 1
-        active = self._orders.active()
-        for tracked in active:
+        for tracked in self._orders.active():
             # A submit whose answer was lost: did it land? After many "no", stop asking.
             if not tracked.venue_id and self.get_order(tracked.client_order_id) is None:
                 tracked.misses += 1
                 if tracked.misses >= _GIVE_UP_LOOKUPS:
                     self._orders.forget(tracked.client_order_id)
-        active = self._orders.active()
-        for symbol in sorted({t.symbol for t in active}):
-            since = self._since_ms.get(symbol, 0)
-            trades = self._call("query", partial(self.exchange.fetch_my_trades, symbol,
-                                                 max(0, since - 5_000)))
-            for trade in trades:
-                stamp = trade.get("timestamp")
-                if isinstance(stamp, int):
-                    self._since_ms[symbol] = max(self._since_ms.get(symbol, 0), stamp)
-                cid = self._orders.client_id_for(str(trade.get("order")))
-                if cid is not None:
-                    self._report_trades([trade], cid, symbol, None, str(trade.get("order")))
+        active = [t for t in self._orders.active() if t.venue_id]
+        symbols = sorted({t.symbol for t in active})
+        still_open: dict[str, Mapping[str, Any]] = {}
+        for symbol in symbols:
+            for order in self._call("query", partial(self.exchange.fetch_open_orders, symbol)):
+                still_open[str(order.get("id"))] = order
+        finished: list[tuple[Tracked, Mapping[str, Any]]] = []
+        lagging: set[str] = set()  # symbols with fills we have not reported yet
         for tracked in active:
-            if tracked.venue_id:
-                self._refresh(tracked)
+            order = still_open.get(tracked.venue_id)
+            if order is None:  # left the open list (or never on it): ask once
+                order = self._call("query", partial(self.exchange.fetch_order,
+                                                    tracked.venue_id, tracked.symbol),
+                                   client_order_id=tracked.client_order_id)
+                finished.append((tracked, order))
+            venue_filled = _filled(order)
+            if venue_filled is None or tracked.filled < venue_filled:
+                lagging.add(tracked.symbol)
+        for symbol in sorted(lagging):
+            self._poll_trades(symbol)
+        for tracked, order in finished:
+            self._settle(tracked, order)
         self._orders.forget_finished()
 
-    def _refresh(self, tracked: Tracked) -> None:
-        order = self._call("query", lambda: self.exchange.fetch_order(
-            tracked.venue_id, tracked.symbol), client_order_id=tracked.client_order_id)
-        self._settle(tracked, order)
+    def _poll_trades(self, symbol: str) -> None:
+        """Trades since the cursor (a little before the newest seen), reported once each."""
+        since = self._since_ms.get(symbol, 0)
+        trades = self._call("query", partial(self.exchange.fetch_my_trades, symbol,
+                                             max(0, since - 5_000)))
+        for trade in trades:
+            stamp = trade.get("timestamp")
+            if isinstance(stamp, int):
+                self._since_ms[symbol] = max(self._since_ms.get(symbol, 0), stamp)
+            cid = self._orders.client_id_for(str(trade.get("order")))
+            if cid is not None:
+                self._report_trades([trade], cid, symbol, None, str(trade.get("order")))
 
     def _settle(self, tracked: Tracked, order: Mapping[str, Any]) -> None:
         """Close our story of an order the venue has finished, once its fills are in."""
         status = str(order.get("status") or "").lower()
         filled = to_decimal(order.get("filled") or 0, "filled")
+        if (status == "closed" or status in _FINAL) and tracked.filled < filled:
+            self._catch_up_fills(tracked, order)
         if status == "closed":
             tracked.done = True
             tracked.final_sent = tracked.filled >= filled
@@ -315,6 +350,21 @@ class CCXTAdapter(BrokerAdapter):
             self._emit(trusted(OrderReject, order_id=venue_id, client_order_id=cid,
                                reason=f"{self.name} rejected the order", timestamp=now,
                                symbol=tracked.symbol))
+
+    def _catch_up_fills(self, tracked: Tracked, order: Mapping[str, Any]) -> None:
+        """The venue has finished an order with more filled than we reported: the trade
+        poller's window moved past its trades (its submit answer was lost and the lookup
+        that found it came seconds later, under retries). Read this order's trades from its
+        own creation time, so its fills are booked before its final event."""
+        stamp = order.get("timestamp")
+        now_ms = int(self._clock.now().timestamp() * 1000)
+        since_ms = stamp - 1_000 if isinstance(stamp, int) else now_ms - _CATCH_UP_FALLBACK_MS
+        venue_id = tracked.venue_id
+        mine = [t for t in self._trades_since(tracked.symbol, since_ms)
+                if str(t.get("order")) == venue_id]
+        _log.info("ccxt_fills_caught_up", venue=self.name,
+                  client_order_id=tracked.client_order_id, trades=len(mine))
+        self._report_trades(mine, tracked.client_order_id, tracked.symbol, None, venue_id)
 
     def _report_trades(self, trades: Iterable[Mapping[str, Any]], client_order_id: str,
                        symbol: str, side: Side | None, venue_id: str) -> None:
@@ -472,6 +522,12 @@ def redact_library_logs(secrets: Iterable[str]) -> None:
         logger = logging.getLogger(name)
         if _REDACT not in logger.filters:
             logger.addFilter(_REDACT)
+
+
+def _filled(order: Mapping[str, Any]) -> Decimal | None:
+    """How much of an order the venue says is filled; ``None`` when it does not say."""
+    value = order.get("filled")
+    return None if value is None else to_decimal(value, "filled")
 
 
 def _total(balances: Mapping[str, Any], asset: str) -> Decimal:
