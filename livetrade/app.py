@@ -199,6 +199,7 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
                                 closed_orders_kept=e.closed_orders_kept,
                                 reconcile_interval_s=config.state.reconcile_interval_s,
                                 reconcile_policy=config.state.reconcile_policy,
+                                reconcile_grace_s=config.state.reconcile_grace_s,
                                 cash_tolerance=config.state.cash_tolerance),
         risk_limits=RiskLimits(r.max_order_quantity, r.max_order_notional,
                                r.max_position_quantity, r.max_open_orders,

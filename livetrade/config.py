@@ -330,6 +330,9 @@ class StateSection(_Section):
     fall_back_to_previous: bool = True
     reconcile_policy: Literal["adopt_broker", "halt", "warn"] = "adopt_broker"
     reconcile_interval_s: float = Field(300.0, ge=0)  # live brokers; 0 = only on request
+    # What changed this recently is in flight, not missing: a submit whose answer was lost
+    # and never landed is closed by the first reconciliation after this long.
+    reconcile_grace_s: float = Field(30.0, ge=0)
     cash_tolerance: NonNegDecimal = Decimal("0.01")
 
 

@@ -300,22 +300,36 @@ def test_a_partly_filled_order_found_at_restart_settles_when_canceled() -> None:
             assert again._orders.active() == []
 
 
-def test_fills_of_finished_orders_cost_one_lookup_per_order() -> None:
+def counted_lookups(adapter: CCXTAdapter) -> list[str]:
+    calls: list[str] = []
+    real = adapter.exchange.fetch_order
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    adapter.exchange.fetch_order = counting
+    return calls
+
+
+def test_fills_of_finished_orders_cost_one_lookup_per_order_ever() -> None:
+    """A trade names only the venue's order id. An order this adapter placed or looked up
+    once is never looked up again: every reconciliation reads the last hour of fills, and
+    a lookup per finished order each time would exhaust the venue's request weight."""
     with running_sim() as sim:
         with adapter_on(sim) as (adapter, _):
             for n in range(3):
                 adapter.submit_order(f"c-{n}", order())
-        with adapter_on(sim) as (again, _):
-            calls: list[str] = []
-            real = again.exchange.fetch_order
-
-            def counting(*args: object, **kwargs: object) -> object:
-                calls.append(str(args[0]))
-                return real(*args, **kwargs)
-
-            again.exchange.fetch_order = counting
-            fills = again.get_fills(datetime(2000, 1, 1, tzinfo=UTC))
-            assert [f.client_order_id for f in fills] == ["c-0", "c-1", "c-2"]
+            adapter.poll_once()  # all three finished and forgotten by the poller
+            mine = counted_lookups(adapter)
+            assert [f.client_order_id for f in adapter.get_fills(
+                datetime(2000, 1, 1, tzinfo=UTC))] == ["c-0", "c-1", "c-2"]
+            assert mine == []
+        with adapter_on(sim) as (again, _):  # a restart: ids learned from the venue once
+            calls = counted_lookups(again)
+            for _ in range(2):
+                fills = again.get_fills(datetime(2000, 1, 1, tzinfo=UTC))
+                assert [f.client_order_id for f in fills] == ["c-0", "c-1", "c-2"]
             assert len(calls) == len(set(calls)) == 3
 
 

@@ -93,6 +93,16 @@ def test_sample_config_builds_a_complete_engine() -> None:
     assert engine.orders.ids.prefix.startswith("lt")
 
 
+def test_live_reconciliation_timing_comes_from_the_state_table() -> None:
+    engine = build_engine(parse_config(
+        "[state]\nreconcile_interval_s = 45\nreconcile_grace_s = 12.5\n"))
+    assert engine.reconciler.settings.interval_s == 45
+    assert engine.reconciler.settings.grace_s == 12.5
+    with pytest.raises(ConfigError) as refused:
+        parse_config("[state]\nreconcile_grace_s = -1\n")
+    assert any("state.reconcile_grace_s" in p for p in refused.value.problems)
+
+
 def test_replay_feed_section_requires_a_path() -> None:
     config = parse_config('[[feeds]]\ntype = "replay"\npath = "a.csv"\nspeed = 2\n')
     feed = config.feeds[0]

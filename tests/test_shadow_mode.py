@@ -11,9 +11,15 @@ from faultkit import FlakyVenue
 from kit import md, request, wait_until
 
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
-from livetrade.errors import AmbiguousOutcomeError, EngineStateError, OrderRejectedError
+from livetrade.errors import (
+    AmbiguousOutcomeError,
+    EngineStateError,
+    OrderRejectedError,
+    TransientBrokerError,
+)
 from livetrade.events import Event, OrderAccepted, OrderFill, OrderType, SystemErrorEvent
 from livetrade.resilience import BreakerSettings, RetryPolicy
+from livetrade.resilience.breakers import BreakerGroup
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
 from livetrade.resilience.shadow import DegradeSettings, Mode, ResumePolicy, ShadowingBroker
 
@@ -24,7 +30,7 @@ def shadowing(policy: ResumePolicy) -> tuple[ShadowingBroker, FlakyVenue, list[E
     live = ResilientBroker(
         venue,
         ResilienceSettings(retry=RetryPolicy(attempts=1), submit_retry=RetryPolicy(attempts=1),
-                           breakers=BreakerSettings(fail_max=2, reset_timeout_s=0.05)),
+                           breakers=BreakerSettings(fail_max=2, reset_timeout_s=0.5)),
         sleep=lambda s: None)
     shadow = PaperBroker(PaperBrokerConfig(initial_cash=Decimal(100_000)))
     broker = ShadowingBroker(live, shadow, DegradeSettings(degrade_after_s=0.2,
@@ -159,4 +165,40 @@ def test_a_breaker_tripped_by_a_burst_is_probed_closed_instead_of_degrading() ->
     # ...but the venue answers: the watchdog's pings keep it live
     time.sleep(0.6)  # three times degrade_after_s
     assert broker.mode is Mode.LIVE
+    broker.disconnect()
+
+
+def test_an_account_breaker_tripped_by_bad_luck_does_not_degrade_while_pings_answer() -> None:
+    """A venue failing a few calls in a row is flaky, not down: while the account breaker
+    waits out its cooldown, the watchdog pings around it and the venue answers."""
+    broker, venue, events, _ = shadowing("manual")
+    venue.down = True
+    for _ in range(2):  # two failed queries trip the account breaker (fail_max=2)
+        with pytest.raises(TransientBrokerError):
+            broker.get_positions()
+    assert broker.live.breakers.state(BreakerGroup.ACCOUNT) == "open"
+    venue.down = False
+    time.sleep(1.0)  # five times degrade_after_s, two breaker cooldowns
+    assert broker.mode is Mode.LIVE and mode_changes(events) == []
+    broker.disconnect()
+
+
+def test_an_order_endpoint_that_keeps_failing_its_probes_degrades() -> None:
+    """Account calls answer, orders do not: the orders breaker stays open past
+    degrade_after_s through failed probes (real orders after each cooldown)."""
+    broker, venue, events, _ = shadowing("manual")
+    venue.refuse = 10_000  # every submit: 503, nothing placed
+    deadline = time.monotonic() + 10
+    n = 0
+    while broker.mode is Mode.LIVE and time.monotonic() < deadline:
+        with pytest.raises((AmbiguousOutcomeError, OrderRejectedError, TransientBrokerError)):
+            broker.submit_order(f"try-{n}", request("AAPL", quantity=1))
+        n += 1
+        time.sleep(0.05)
+    assert broker.mode is Mode.SHADOW
+    [reason] = [e.context["reason"] for e in events if isinstance(e, SystemErrorEvent)
+                and e.error_type == "ModeChange"]
+    assert "orders breaker open" in reason and "probes failed" in reason
+    broker.submit_order("after", request("AAPL", quantity=1))  # the shadow venue's now
+    assert "after" not in venue.submits
     broker.disconnect()

@@ -118,6 +118,16 @@ class BrokerAdapter(ABC):
         """
         raise PermanentBrokerError(f"{self.name} cannot look orders up by client id")
 
+    def ping(self) -> None:
+        """The cheapest call that proves the venue answers right now; raises its error.
+
+        The resilience watchdog calls it whenever the venue has been quiet and, in shadow
+        mode, every probe interval: it must not spend the account's request budget.
+        Default: the account query. Venues with a cheap status or time endpoint use that.
+        Blocks.
+        """
+        self.get_account_info()
+
     def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:  # noqa: B027
         """The engine's client order ids from before a restart (checkpoint and journal).
 

@@ -47,7 +47,6 @@ from livetrade.drills.storm import (
     judge,
     latency_window_us,
     percentile,
-    short_grace,
 )
 from livetrade.drills.storm import settle as settle_run
 from livetrade.engine import LiveTradingEngine
@@ -221,9 +220,9 @@ def run_drill(minutes: float, quick: bool, workdir: Path) -> ChaosReport:
         interval_s, grace_s = (0.0, 2.0) if quick else (30.0, 10.0)
         config_path.write_text(engine_toml(sim.rest_url, sim.ws_url, resilience=RESILIENCE,
                                            poll_interval_s=0.5,
-                                           reconcile_interval_s=interval_s))
+                                           reconcile_interval_s=interval_s,
+                                           reconcile_grace_s=grace_s))
         engine = build_engine(load_config(config_path))
-        short_grace(engine, grace_s)
         tally = Tally()
         tally.attach(engine)
         engine.start()

@@ -74,7 +74,8 @@ class StormStrategy(Strategy):
 
 def engine_toml(rest_url: str, ws_url: str, *, resilience: dict[str, Any],
                 strategy_params: dict[str, Any] | None = None, poll_interval_s: float = 0.2,
-                timeout_ms: int = 2000, reconcile_interval_s: float = 0) -> str:
+                timeout_ms: int = 2000, reconcile_interval_s: float = 0,
+                reconcile_grace_s: float = 30) -> str:
     """An engine config against the simulator at ``rest_url``/``ws_url`` (ccxt binance
     broker, Binance stream feed, :class:`StormStrategy`); ``resilience`` becomes the
     ``[resilience]`` table. Credentials come from ``LIVETRADE_API_KEY``/``_SECRET``.
@@ -131,6 +132,7 @@ max_orders_per_second = 5
 
 [state]
 reconcile_interval_s = {reconcile_interval_s}
+reconcile_grace_s = {reconcile_grace_s}
 
 [resilience]
 {lines}

@@ -85,6 +85,7 @@ class BrokerBreakers:
         self._broker = broker
         self._settings = settings or BreakerSettings()
         self._opened_at: dict[BreakerGroup, datetime] = {}
+        self._failed_probes: dict[BreakerGroup, int] = {}
         self._on_change = on_change
         self._breakers = {
             group: pybreaker.CircuitBreaker(
@@ -102,8 +103,12 @@ class BrokerBreakers:
             # Only a trip starts the outage clock: a failed half-open probe (half-open ->
             # open) continues the same outage, so degrade_after_s is measured from the trip.
             self._opened_at[change.group] = change.at
+            self._failed_probes[change.group] = 0
+        elif change.new_state == "open" and change.old_state == "half-open":
+            self._failed_probes[change.group] = self._failed_probes.get(change.group, 0) + 1
         elif change.new_state == "closed":
             self._opened_at.pop(change.group, None)
+            self._failed_probes.pop(change.group, None)
         if self._on_change is not None:
             self._on_change(change)
 
@@ -142,6 +147,11 @@ class BrokerBreakers:
         opened = breaker._state_storage.opened_at  # pybreaker keeps no public accessor
         return opened is None or (datetime.now(UTC) - opened).total_seconds() \
             >= self._settings.reset_timeout_s
+
+    def failed_probes(self, group: BreakerGroup) -> int:
+        """Half-open probes that failed since ``group`` tripped (0 when closed): the
+        venue was asked again after the cooldown and still failed, that many times."""
+        return self._failed_probes.get(group, 0)
 
     def open_for_s(self, group: BreakerGroup, now: datetime | None = None) -> float | None:
         """How long ``group``'s outage has lasted: since it tripped, through any failed

@@ -265,10 +265,28 @@ class ResilientBroker(BrokerAdapter):
                                   self.settings.cancel_timeout_s, "cancel", ambiguous=True))
 
     def ping(self) -> None:
-        """One account call, no retries: is the venue answering right now? Raises the
-        call's error; counts for the ``account`` breaker (and is its half-open probe)."""
-        self._guarded(BreakerGroup.ACCOUNT, self.inner.get_account_info,
+        """The venue's cheapest call (``BrokerAdapter.ping``), no retries: is it answering
+        right now? Raises the call's error; counts for the ``account`` breaker (and is its
+        half-open probe)."""
+        self._guarded(BreakerGroup.ACCOUNT, self.inner.ping,
                       self.settings.account_timeout_s, "ping")
+
+    def ping_past_breaker(self) -> None:
+        """``ping`` around the breakers (still under the deadline): the watchdog's
+        evidence while the ``account`` breaker is open between its probes. One cheap
+        call per probe interval is how a dead venue is told from an unlucky one; it
+        neither trips nor closes a breaker."""
+        observer = self.observer
+        started = time.perf_counter()
+        try:
+            call_with_deadline(self.inner.ping, self.settings.account_timeout_s,
+                               operation=f"{self.name}.ping", ambiguous=False,
+                               pool=self._pool)
+        except Exception as exc:
+            self._observe(observer, "ping", started, type(exc).__name__)
+            raise
+        self._observe(observer, "ping", started, None)
+        self.last_success = time.monotonic()
 
     # ------------------------------------------------------------------ queries
     def get_positions(self) -> Mapping[str, Decimal]:

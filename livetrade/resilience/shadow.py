@@ -7,12 +7,14 @@ ever reaches the live broker**, then or later (shadow orders are never replayed)
 
 :class:`ShadowingBroker` routes orders to the live broker (a
 :class:`~livetrade.resilience.guarded.ResilientBroker`) while it is healthy. When the live
-broker is *declared down* — its ``orders`` or ``account`` breaker open for longer than
-``degrade_after_s`` — it switches to ``shadow``: new orders go to a
-:class:`~livetrade.brokers.paper.PaperBroker` fed by the same market data, and every shadow
-acknowledgement and fill is marked ``shadow=True``. Queries (positions, open orders, cash,
-fills) always answer for the *live* account, so the positions held at the broker during the
-outage stay visible and reconciliation compares against the truth.
+broker is *declared down* — no call has succeeded for ``degrade_after_s`` and the
+watchdog's own pings keep failing, or the ``orders`` breaker has stayed open that long
+through failed probes (:meth:`ShadowingBroker.check_health`) — it switches to
+``shadow``: new orders go to a :class:`~livetrade.brokers.paper.PaperBroker` fed by the
+same market data, and every shadow acknowledgement and fill is marked ``shadow=True``.
+Queries (positions, open orders, cash, fills) always answer for the *live* account, so the
+positions held at the broker during the outage stay visible and reconciliation compares
+against the truth.
 
 A watchdog thread probes the live broker every ``probe_interval_s`` while in shadow.
 When it answers again, ``resume_policy`` decides: ``manual`` stays in shadow until an
@@ -42,7 +44,12 @@ import structlog
 from livetrade.brokers.base import AccountInfo, BrokerAdapter, BrokerOrder, EventSink
 from livetrade.brokers.paper import PaperBroker
 from livetrade.clock import Clock, SystemClock
-from livetrade.errors import BrokerError, EngineStateError, OrderRejectedError
+from livetrade.errors import (
+    BrokerError,
+    BrokerUnavailableError,
+    EngineStateError,
+    OrderRejectedError,
+)
 from livetrade.events import (
     Event,
     MarketData,
@@ -59,6 +66,8 @@ from livetrade.resilience.guarded import ResilientBroker
 _log = structlog.get_logger("livetrade.resilience")
 
 ResumePolicy = Literal["manual", "flatten_shadow"]
+_CONFIRMING_PINGS = 2  # failed pings in a row before "the venue does not answer"
+_CONFIRMING_PROBES = 2  # failed orders-breaker probes before "its order endpoint is down"
 
 
 class Mode(StrEnum):
@@ -96,7 +105,7 @@ class ShadowingBroker(BrokerAdapter):
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._resuming = False
-        self._last_ping_failed = False
+        self._failed_pings = 0
         self.on_resume: Callable[[str, Callable[[bool], None]], None] | None = None
         """Called on resume with the reason and a ``done(applied)`` callback: the engine
         reconciles its book to the live account and calls ``done``; only then orders go
@@ -131,47 +140,68 @@ class ShadowingBroker(BrokerAdapter):
                                timestamp=self._clock.now(), context=context))
 
     def check_health(self) -> None:
-        """Declare the live broker down when no venue call has succeeded for
-        ``degrade_after_s`` (the watchdog pings an idle venue, so silence means failure,
-        not quiet) and a breaker is open or the last ping failed. No I/O here."""
+        """Declare the live broker down, on evidence rather than on one unlucky call
+        (a venue failing one request in five is flaky, not down). Either:
+
+        * **the venue does not answer**: no venue call has succeeded for
+          ``degrade_after_s`` and the watchdog's last pings (at least
+          ``_CONFIRMING_PINGS``, sent around the breakers) all failed; or
+        * **its order endpoint is down**: the ``orders`` breaker has been open for
+          ``degrade_after_s`` and at least ``_CONFIRMING_PROBES`` of its half-open
+          probes (real orders, after the cooldown) failed again.
+
+        No I/O here."""
         if self._mode is not Mode.LIVE:
             return
         silent_s = time.monotonic() - self.live.last_success
-        if silent_s < self.settings.degrade_after_s:
+        breakers = self.live.breakers
+        orders_open_s = breakers.open_for_s(BreakerGroup.ORDERS)
+        failed_probes = breakers.failed_probes(BreakerGroup.ORDERS)
+        if silent_s >= self.settings.degrade_after_s and self._failed_pings >= _CONFIRMING_PINGS:
+            why = (f"the venue does not answer: {self._failed_pings} pings failed in a row, "
+                   f"no successful call for {silent_s:.1f} s")
+        elif (orders_open_s is not None and orders_open_s >= self.settings.degrade_after_s
+              and failed_probes >= _CONFIRMING_PROBES):
+            why = (f"orders breaker open for {orders_open_s:.1f} s, {failed_probes} probes "
+                   f"failed")
+        else:
             return
-        open_groups = [str(g) for g in (BreakerGroup.ORDERS, BreakerGroup.ACCOUNT)
-                       if self.live.breakers.open_for_s(g) is not None]
-        if open_groups or self._last_ping_failed:
-            why = (f"{', '.join(open_groups)} breaker open" if open_groups
-                   else "the venue does not answer")
-            self._switch(Mode.SHADOW, f"{why}; no successful call for {silent_s:.1f} s "
-                                      f"(degrade_after_s={self.settings.degrade_after_s:g})")
+        self._switch(Mode.SHADOW, f"{why} (degrade_after_s={self.settings.degrade_after_s:g})")
 
     def heartbeat(self) -> None:
-        """Live: ping the venue when nothing else has talked to it for a probe interval,
-        so a dead venue is noticed with no order in flight, and a breaker tripped by a
-        burst of errors is probed (and closed) instead of aging into shadow mode."""
+        """Live: ping the venue when nothing else has talked to it for a while, so a
+        dead venue is noticed with no order in flight and a breaker tripped by a burst
+        is probed closed. While the ``account`` breaker is open between its probes the
+        ping goes around it: that is the evidence ``check_health`` weighs."""
         if self._mode is not Mode.LIVE:
             return
         # Idle means a quarter of degrade_after_s without a successful call: often enough
-        # to decide in time, rarely enough not to add load (or breaker trips) of its own.
+        # to have pings as evidence in time, rarely enough not to add load of its own.
         idle_s = max(self.settings.probe_interval_s, self.settings.degrade_after_s / 4)
         if time.monotonic() - self.live.last_success < idle_s:
-            self._last_ping_failed = False
+            self._failed_pings = 0
             return
+        breakers = self.live.breakers
         try:
-            self.live.ping()
-            self._last_ping_failed = False
+            if (breakers.state(BreakerGroup.ACCOUNT) == "open"
+                    and not breakers.probe_due(BreakerGroup.ACCOUNT)):
+                self.live.ping_past_breaker()
+            else:
+                self.live.ping()  # through the breaker: its half-open probe when due
+            self._failed_pings = 0
+        except BrokerUnavailableError as exc:  # raced a trip: the venue was not asked
+            _log.info("live_ping_skipped", broker=self.name, error=str(exc))
         except BrokerError as exc:
-            self._last_ping_failed = True
-            _log.info("live_ping_failed", broker=self.name, error=str(exc))
+            self._failed_pings += 1
+            _log.info("live_ping_failed", broker=self.name, error=str(exc),
+                      failed_in_a_row=self._failed_pings)
 
     def probe(self) -> bool:
         """In shadow: ask the live broker for its account. ``True`` when it answered."""
         if self._mode is not Mode.SHADOW:
             return True
         try:
-            self.live.get_account_info()
+            self.live.ping()  # cheap; the resume's reconciliation reads the account
         except BrokerError as exc:
             _log.info("live_probe_failed", broker=self.name, error=str(exc))
             return False

@@ -38,6 +38,10 @@ class OrderTracker:
         self._by_venue: dict[str, str] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_capacity = seen_capacity
+        # venue id -> client id of every order seen, finished ones included (bounded): a
+        # trade names only the venue's order id, and asking the venue per finished order
+        # at every reconciliation costs request weight the account may not have.
+        self._names: OrderedDict[str, str] = OrderedDict()
 
     def track(self, client_order_id: str, symbol: str, quantity: Decimal,
               venue_id: str = "") -> Tracked:
@@ -49,15 +53,33 @@ class OrderTracker:
             if venue_id:
                 entry.venue_id = venue_id
                 self._by_venue[venue_id] = client_order_id
+                self._name(venue_id, client_order_id)
             return entry
+
+    def remember(self, venue_id: str, client_order_id: str) -> None:
+        """Keep the client id of a venue order found by lookup (not followed)."""
+        with self._lock:
+            self._name(venue_id, client_order_id)
+
+    def _name(self, venue_id: str, client_order_id: str) -> None:
+        self._names[venue_id] = client_order_id
+        self._names.move_to_end(venue_id)
+        if len(self._names) > self._seen_capacity:
+            self._names.popitem(last=False)
 
     def get(self, client_order_id: str) -> Tracked | None:
         with self._lock:
             return self._by_client.get(client_order_id)
 
     def client_id_for(self, venue_id: str) -> str | None:
+        """The client id of an order being followed (trades of it are reported)."""
         with self._lock:
             return self._by_venue.get(venue_id)
+
+    def name_of(self, venue_id: str) -> str | None:
+        """The client id of any order seen, finished or followed."""
+        with self._lock:
+            return self._by_venue.get(venue_id) or self._names.get(venue_id)
 
     def active(self) -> list[Tracked]:
         """Orders whose story is not complete: still open at the venue, or closed with
@@ -95,6 +117,7 @@ class OrderTracker:
             self._by_client[new] = entry
             if entry.venue_id:
                 self._by_venue[entry.venue_id] = new
+                self._name(entry.venue_id, new)
 
     def forget(self, client_order_id: str) -> None:
         """Stop following an order the venue never took (refused, or never landed)."""
