@@ -300,6 +300,36 @@ def test_a_partly_filled_order_found_at_restart_settles_when_canceled() -> None:
             assert again._orders.active() == []
 
 
+def test_a_market_order_settled_in_its_answer_costs_the_poller_nothing() -> None:
+    with running_sim() as sim, adapter_on(sim, poll_interval_s=3600) as (adapter, events):
+        adapter.submit_order("m-1", order())
+        assert [f.client_order_id for f in fills(events)] == ["m-1"]
+        lookups = counted_lookups(adapter)
+        adapter.poll_once()
+        assert lookups == []
+
+
+def test_a_lost_submit_that_never_landed_is_looked_up_ever_more_rarely() -> None:
+    """Every lookup costs request weight: a lost submit is asked about at polls 1, 3, 7,
+    15, ... after it was sent, not at every poll."""
+    faults = FaultConfig(error_rate=1.0, scope=("POST /api/v3/order",))  # 5xx, not placed
+    with running_sim(faults=faults) as sim, adapter_on(sim, poll_interval_s=3600) as (
+            adapter, _):
+        with pytest.raises(TransientBrokerError):
+            adapter.submit_order("lost-1", order())
+        asked: list[int] = []
+        real = adapter.get_order
+
+        def counting(client_order_id: str) -> object:
+            asked.append(adapter.polls)
+            return real(client_order_id)
+
+        adapter.get_order = counting  # type: ignore[method-assign,assignment]
+        for _ in range(20):
+            adapter.poll_once()
+        assert asked == [1, 3, 7, 15]
+
+
 def counted_lookups(adapter: CCXTAdapter) -> list[str]:
     calls: list[str] = []
     real = adapter.exchange.fetch_order

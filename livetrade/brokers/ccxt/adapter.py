@@ -73,10 +73,12 @@ from livetrade.orders import OrderRequest
 
 _log = structlog.get_logger("livetrade.brokers.ccxt")
 T = TypeVar("T")
-_GIVE_UP_LOOKUPS = 30  # polls; the engine's reconciliation settles an order that never landed
+_GIVE_UP_LOOKUPS = 10  # lookups (~6 min at 1 s polls); reconciliation settles the order
 _CATCH_UP_FALLBACK_MS = 3_600_000  # an order answer without a creation time: look back 1 h
 _FINAL = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired",
           "rejected": "rejected"}
+_ANSWERED_FINAL = frozenset({"closed", *_FINAL})
+_LOOKUP_BACKOFF_CAP = 64  # polls between two lookups of a lost submit, at most
 
 
 class CCXTAdapter(BrokerAdapter):
@@ -206,6 +208,11 @@ class CCXTAdapter(BrokerAdapter):
                            timestamp=self._clock.now()))
         self._report_trades(order.get("trades") or [], client_order_id, request.symbol,
                             request.side, venue_id)
+        if str(order.get("status") or "").lower() in _ANSWERED_FINAL:
+            # Filled (or canceled, IOC) in the answer itself: settled now, not looked up
+            # again by the poller - a market order costs the venue one request, not two.
+            self._settle(self._orders.track(client_order_id, request.symbol,
+                                            request.quantity, venue_id), order)
 
     def on_market_data(self, event: MarketData) -> None:
         """Remember the last price (dispatcher thread): market orders are checked against
@@ -279,9 +286,14 @@ class CCXTAdapter(BrokerAdapter):
         endpoints the engine needs most in a storm. Blocks."""
         self.polls += 1
         for tracked in self._orders.active():
-            # A submit whose answer was lost: did it land? After many "no", stop asking.
-            if not tracked.venue_id and self.get_order(tracked.client_order_id) is None:
+            # A submit whose answer was lost: did it land? Asked at polls 1, 2, 4, 8, ...
+            # after it was sent (each lookup costs request weight); after many "no", stop.
+            if tracked.venue_id or self.polls < tracked.next_lookup_poll:
+                continue
+            if self.get_order(tracked.client_order_id) is None:
                 tracked.misses += 1
+                tracked.next_lookup_poll = self.polls + min(2 ** tracked.misses,
+                                                            _LOOKUP_BACKOFF_CAP)
                 if tracked.misses >= _GIVE_UP_LOOKUPS:
                     self._orders.forget(tracked.client_order_id)
         active = [t for t in self._orders.active() if t.venue_id]
@@ -325,7 +337,11 @@ class CCXTAdapter(BrokerAdapter):
         """Close our story of an order the venue has finished, once its fills are in."""
         status = str(order.get("status") or "").lower()
         filled = to_decimal(order.get("filled") or 0, "filled")
-        if (status == "closed" or status in _FINAL) and tracked.filled < filled:
+        if (status in _ANSWERED_FINAL and tracked.filled < filled
+                and self.polls >= tracked.next_catch_up_poll):
+            tracked.catch_ups += 1  # backs off if the venue's trades keep disagreeing
+            tracked.next_catch_up_poll = self.polls + min(2 ** tracked.catch_ups,
+                                                          _LOOKUP_BACKOFF_CAP)
             self._catch_up_fills(tracked, order)
         if status == "closed":
             tracked.done = True
@@ -362,13 +378,20 @@ class CCXTAdapter(BrokerAdapter):
         venue_id = tracked.venue_id
         mine = [t for t in self._trades_since(tracked.symbol, since_ms)
                 if str(t.get("order")) == venue_id]
+        fills = self._report_trades(mine, tracked.client_order_id, tracked.symbol, None,
+                                    venue_id)
+        # Every trade of the order is in hand now, whether or not an earlier path (a
+        # reconnect, another id) already handed some over: its filled total is their sum.
+        self._orders.filled_at_least(tracked.client_order_id,
+                                     sum((f.fill_amount for f in fills), Decimal(0)))
         _log.info("ccxt_fills_caught_up", venue=self.name,
                   client_order_id=tracked.client_order_id, trades=len(mine))
-        self._report_trades(mine, tracked.client_order_id, tracked.symbol, None, venue_id)
 
     def _report_trades(self, trades: Iterable[Mapping[str, Any]], client_order_id: str,
-                       symbol: str, side: Side | None, venue_id: str) -> None:
+                       symbol: str, side: Side | None, venue_id: str) -> list[OrderFill]:
+        """Hand each trade not seen before to the engine; return all of them as fills."""
         market = self._market(symbol)
+        built: list[OrderFill] = []
         for trade in trades:
             if trade.get("id") is None:
                 continue
@@ -376,8 +399,10 @@ class CCXTAdapter(BrokerAdapter):
                                  market_id=str(market["id"]), base=str(market["base"]),
                                  quote=str(market["quote"]), side=side,
                                  now=self._clock.now(), order_id=venue_id)
+            built.append(fill)
             if self._orders.first_sighting(fill.fill_id, client_order_id, fill.fill_amount):
                 self._emit(fill)
+        return built
 
     # ------------------------------------------------------------------ queries
     def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:

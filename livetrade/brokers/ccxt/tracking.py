@@ -27,6 +27,9 @@ class Tracked:
     final_sent: bool = False  # our terminal event (cancel/expiry) was emitted
     fills: set[str] = field(default_factory=set)
     misses: int = 0  # lookups by client id that found nothing (an answer that was lost)
+    next_lookup_poll: int = 0  # the poll at which a lost answer is looked up again
+    catch_ups: int = 0  # times its trades were read by order (fills the cursor passed)
+    next_catch_up_poll: int = 0
 
 
 class OrderTracker:
@@ -104,6 +107,13 @@ class OrderTracker:
                 entry.fills.add(fill_id)
                 entry.filled += quantity
             return True
+
+    def filled_at_least(self, client_order_id: str, quantity: Decimal) -> None:
+        """The order's trades, all read at once, add up to ``quantity``."""
+        with self._lock:
+            entry = self._by_client.get(client_order_id)
+            if entry is not None and entry.filled < quantity:
+                entry.filled = quantity
 
     def rename(self, old: str, new: str) -> None:
         """An order tracked under the venue's form of its id learns our id."""
