@@ -69,6 +69,9 @@ class StateStore:
         self._lock = threading.Lock()
         self._cache = self._open()
         self._check_meta()
+        self.last_journal_sequence = self.journal_sequence()
+        """The journal's last sequence number, kept in memory so that the dispatcher's
+        checkpoint capture never waits on SQLite (only :meth:`append_journal` moves it)."""
 
     # ------------------------------------------------------------------ opening
     def _open(self) -> Any:
@@ -159,20 +162,26 @@ class StateStore:
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write ``checkpoint`` and prune old ones, in one transaction. Raises StateError."""
+        self.save_checkpoint_text(checkpoint.number, checkpoint.journal_sequence,
+                                  checkpoint.model_dump_json())
+
+    def save_checkpoint_text(self, number: int, journal_sequence: int, text: str) -> None:
+        """Store checkpoint ``number`` given as its JSON ``text`` (validated when read),
+        which covers the journal up to ``journal_sequence``; prune old ones; one
+        transaction. Raises ``StateError``."""
         try:
-            self._save(checkpoint)
+            self._save(number, journal_sequence, text)
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise StateError(f"checkpoint write failed: {exc}",
                              directory=str(self.directory)) from exc
 
-    def _save(self, checkpoint: Checkpoint) -> None:
-        text = checkpoint.model_dump_json()
+    def _save(self, number: int, journal_sequence: int, text: str) -> None:
         with self._lock, self._cache.transact():
-            numbers = [n for n in self.checkpoint_numbers() if n != checkpoint.number]
-            numbers.append(checkpoint.number)
-            self._cache.set(_CP.format(checkpoint.number), text)
+            numbers = [n for n in self.checkpoint_numbers() if n != number]
+            numbers.append(number)
+            self._cache.set(_CP.format(number), text)
             covers = json.loads(self._cache.get("checkpoint:covers", "{}"))
-            covers[str(checkpoint.number)] = checkpoint.journal_sequence
+            covers[str(number)] = journal_sequence
             while len(numbers) > self.keep_checkpoints:
                 dropped = numbers.pop(0)
                 self._cache.delete(_CP.format(dropped))
@@ -248,10 +257,11 @@ class StateStore:
                                      data=to_json_ready(data or {}))
                 self._cache.set(_JOURNAL.format(sequence), entry.model_dump_json())
                 self._cache.set("journal:next", sequence)
-                return sequence
         except (sqlite3.Error, OSError, ValidationError) as exc:
             raise StateError(f"journal write failed: {exc}",
                              directory=str(self.directory)) from exc
+        self.last_journal_sequence = sequence  # committed
+        return sequence
 
     def journal_sequence(self) -> int:
         return int(self._get("journal:next") or 0)
