@@ -37,6 +37,7 @@ _RecordCache = dict[Hashable, tuple[object, str]]
 _ChunkCache = dict[Hashable, tuple[Mapping[Any, Any], str, _RecordCache]]
 
 YIELD_EVERY_S = 0.0005
+PAUSE_S = 0.0
 
 
 class CheckpointEncoder:
@@ -46,10 +47,11 @@ class CheckpointEncoder:
     hold the previous checkpoint's chunks and texts (about the size of one checkpoint).
     """
 
-    def __init__(self, *, yield_every_s: float = YIELD_EVERY_S,
+    def __init__(self, *, yield_every_s: float = YIELD_EVERY_S, pause_s: float = PAUSE_S,
                  pause: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self._yield_every_s = yield_every_s
+        self._pause_s = pause_s
         self._pause = pause
         self._clock = clock
         self._since = 0.0
@@ -58,8 +60,10 @@ class CheckpointEncoder:
         """Records validated and encoded by the last :meth:`encode` (the rest re-used)."""
 
     def encode(self, head: CheckpointHead, portfolio: Mapping[str, Any],
-               orders: Mapping[str, Any]) -> str:
-        """The checkpoint's JSON. Raises ``StateError`` if any part would not validate.
+               orders: Mapping[str, Any]) -> list[str]:
+        """The checkpoint's JSON, in pieces of at most one chunk each (never joined here:
+        one join of a 5 MB text is itself a GIL-holding call). Raises ``StateError`` if
+        any part would not validate.
 
         ``portfolio`` and ``orders`` are what ``capture_state()`` (or ``export_state()``)
         of the portfolio and the order manager returned.
@@ -73,7 +77,7 @@ class CheckpointEncoder:
                                            commissions=portfolio["commissions"])
         except (ValidationError, KeyError) as exc:
             raise StateError(f"state could not be checkpointed: {exc}") from exc
-        self._tick()
+        self.tick()
         positions = self._records("positions", _records_view(portfolio["positions"]),
                                   PositionRecord)
         marks = self._chunks("marks", _items_view(portfolio["marks"]), _encode_marks)
@@ -81,19 +85,20 @@ class CheckpointEncoder:
                               _encode_keys)
         book = self._records("orders", _records_view(orders["orders"]), OrderRecord)
         fills = self._chunks("fill_ids", _keys_view(orders["recent_fill_ids"]), _encode_keys)
-        return "".join((
-            head_text[:-1], ',"portfolio":', portfolio_head.model_dump_json()[:-1],
-            ',"positions":[', positions, '],"marks":{', marks, '},"market_marked":[', marked,
-            ']},"orders":[', book, '],"processed_fill_ids":{"recent":[', fills, "]}}"))
+        return [head_text[:-1], ',"portfolio":', portfolio_head.model_dump_json()[:-1],
+                ',"positions":[', *positions, '],"marks":{', *marks, '},"market_marked":[',
+                *marked, ']},"orders":[', *book, '],"processed_fill_ids":{"recent":[', *fills,
+                "]}}"]
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         """Give the GIL away if this thread has held it for ``yield_every_s``."""
         now = self._clock()
         if now - self._since >= self._yield_every_s:
-            self._pause(0)
+            self._pause(self._pause_s)
             self._since = self._clock()
 
-    def _records(self, field: str, view: Chunked[Any, Any], model: type[BaseModel]) -> str:
+    def _records(self, field: str, view: Chunked[Any, Any], model: type[BaseModel]
+                 ) -> list[str]:
         old = self._cache.get(field, {})
         new: _ChunkCache = {}
         texts: list[str] = []
@@ -113,17 +118,17 @@ class CheckpointEncoder:
                 else:
                     text = _validated(model, record, field)
                     self.encoded_records += 1
-                    self._tick()
+                    self.tick()
                 records[key] = (record, text)
                 parts.append(text)
             text = ",".join(parts)
             new[slot] = (chunk, text, records)
             texts.append(text)
         self._cache[field] = new
-        return ",".join(texts)
+        return _separated(texts)
 
     def _chunks(self, field: str, view: Chunked[Any, Any],
-                encode: Callable[[Mapping[Any, Any]], str]) -> str:
+                encode: Callable[[Mapping[Any, Any]], str]) -> list[str]:
         old = self._cache.get(field, {})
         new: _ChunkCache = {}
         texts: list[str] = []
@@ -134,11 +139,11 @@ class CheckpointEncoder:
             else:
                 entry = (chunk, encode(chunk), {})
                 self.encoded_records += len(chunk)
-                self._tick()
+                self.tick()
             new[slot] = entry
             texts.append(entry[1])
         self._cache[field] = new
-        return ",".join(texts)
+        return _separated(texts)
 
 
 def _validated(model: type[BaseModel], record: object, field: str) -> str:
@@ -181,3 +186,10 @@ def _keys_view(value: Any) -> Chunked[Any, Any]:
     if isinstance(value, Chunked):
         return value
     return Chunked.of_items((key, None) for key in value)
+
+
+def _separated(texts: list[str]) -> list[str]:
+    """``texts`` with a comma between each two: the pieces of one JSON array or object."""
+    out = [","] * (2 * len(texts) - 1) if texts else []
+    out[::2] = texts
+    return out

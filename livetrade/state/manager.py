@@ -37,6 +37,7 @@ from livetrade.errors import StateError
 from livetrade.events import Event, Priority
 from livetrade.state.chunks import Chunked
 from livetrade.state.encoder import CheckpointEncoder
+from livetrade.state.pieces import TextPieces
 from livetrade.state.reconcile import Policy
 from livetrade.state.records import (
     SCHEMA_VERSION,
@@ -96,7 +97,7 @@ class Written:
     reason: str
     created_at: datetime
     journal_sequence: int
-    size_bytes: int
+    size_chars: int  # of the JSON text (bytes, for ASCII)
     encoded_records: int  # orders, positions, marks and ids encoded anew (the rest re-used)
 
 
@@ -123,7 +124,7 @@ class StateManager:
         self.last_error: str = ""
         self.on_written: Callable[[int, float], None] | None = None
         """Called (writer thread) with each checkpoint's number and build+save seconds."""
-        self._encoder = CheckpointEncoder()
+        self.encoder = CheckpointEncoder()
         self._write_lock = threading.Lock()  # the writer thread, or the final checkpoint
 
     # ------------------------------------------------------------------ journal
@@ -194,11 +195,14 @@ class StateManager:
             raise StateError(f"state could not be checkpointed: {exc}") from exc
 
     def encode(self, captured: Captured, number: int) -> str:
-        """The checkpoint JSON of ``captured`` (writer thread); ``StateError`` if any part
-        of it would not validate on reading."""
+        """The checkpoint JSON of ``captured``; ``StateError`` if any part of it would not
+        validate on reading."""
+        return "".join(self._pieces(captured, number))
+
+    def _pieces(self, captured: Captured, number: int) -> list[str]:
         try:
             head = self._head(captured, number)
-            return self._encoder.encode(head, captured.portfolio, captured.orders)
+            return self.encoder.encode(head, captured.portfolio, captured.orders)
         except (ValidationError, PydanticSerializationError, KeyError, TypeError,
                 ValueError) as exc:
             raise StateError(f"state could not be checkpointed: {exc}") from exc
@@ -208,16 +212,16 @@ class StateManager:
         with self._write_lock:
             started = time.perf_counter()
             number = self.store.next_checkpoint_number()
-            text = self.encode(captured, number)
+            text = TextPieces(self._pieces(captured, number), between=self.encoder.tick)
             self.store.save_checkpoint_text(number, captured.journal_sequence, text)
             written = Written(number, captured.reason, captured.at, captured.journal_sequence,
-                              len(text), self._encoder.encoded_records)
+                              len(text), self.encoder.encoded_records)
             if self.on_written is not None:
                 self.on_written(number, time.perf_counter() - started)
             self.checkpoints_written += 1
             self.last_checkpoint_at = captured.at
         _log.info("checkpoint_written", number=number, reason=captured.reason,
-                  encoded_records=written.encoded_records, size_bytes=written.size_bytes,
+                  encoded_records=written.encoded_records, size_chars=written.size_chars,
                   journal_sequence=captured.journal_sequence)
         return written
 

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from livetrade.errors import StateError
+from livetrade.state.pieces import PiecesDisk, TextPieces
 from livetrade.state.records import (
     SCHEMA_VERSION,
     Checkpoint,
@@ -80,7 +81,7 @@ class StateStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             return diskcache.Cache(str(self.directory), eviction_policy="none",
-                                   size_limit=2**62)
+                                   size_limit=2**62, disk=PiecesDisk)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StateError(
                 f"state store at {self.directory} cannot be opened: {exc}",
@@ -165,21 +166,28 @@ class StateStore:
         self.save_checkpoint_text(checkpoint.number, checkpoint.journal_sequence,
                                   checkpoint.model_dump_json())
 
-    def save_checkpoint_text(self, number: int, journal_sequence: int, text: str) -> None:
+    def save_checkpoint_text(self, number: int, journal_sequence: int,
+                             text: str | TextPieces) -> None:
         """Store checkpoint ``number`` given as its JSON ``text`` (validated when read),
-        which covers the journal up to ``journal_sequence``; prune old ones; one
-        transaction. Raises ``StateError``."""
+        which covers the journal up to ``journal_sequence``, and prune old ones. Blocks on
+        disk; raises ``StateError``.
+
+        The text is stored first, on its own, under its number; then one transaction
+        makes it the newest checkpoint. A crash in between leaves an unlisted value that
+        the next checkpoint of that number overwrites. So the journal (appended on the
+        dispatcher thread) never waits for a big checkpoint's file to be written.
+        """
         try:
-            self._save(number, journal_sequence, text)
+            self._cache.set(_CP.format(number), text)
+            self._save(number, journal_sequence)
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise StateError(f"checkpoint write failed: {exc}",
                              directory=str(self.directory)) from exc
 
-    def _save(self, number: int, journal_sequence: int, text: str) -> None:
+    def _save(self, number: int, journal_sequence: int) -> None:
         with self._lock, self._cache.transact():
             numbers = [n for n in self.checkpoint_numbers() if n != number]
             numbers.append(number)
-            self._cache.set(_CP.format(number), text)
             covers = json.loads(self._cache.get("checkpoint:covers", "{}"))
             covers[str(number)] = journal_sequence
             while len(numbers) > self.keep_checkpoints:
