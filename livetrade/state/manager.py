@@ -197,12 +197,14 @@ class StateManager:
     def encode(self, captured: Captured, number: int) -> str:
         """The checkpoint JSON of ``captured``; ``StateError`` if any part of it would not
         validate on reading."""
-        return "".join(self._pieces(captured, number))
+        return self.encode_pieces(captured, number).text()
 
-    def _pieces(self, captured: Captured, number: int) -> list[str]:
+    def encode_pieces(self, captured: Captured, number: int) -> TextPieces:
+        """:meth:`encode`, as the pieces the writer streams to the store."""
         try:
             head = self._head(captured, number)
-            return self.encoder.encode(head, captured.portfolio, captured.orders)
+            return TextPieces(self.encoder.encode(head, captured.portfolio, captured.orders),
+                              between=self.encoder.tick)
         except (ValidationError, PydanticSerializationError, KeyError, TypeError,
                 ValueError) as exc:
             raise StateError(f"state could not be checkpointed: {exc}") from exc
@@ -212,7 +214,7 @@ class StateManager:
         with self._write_lock:
             started = time.perf_counter()
             number = self.store.next_checkpoint_number()
-            text = TextPieces(self._pieces(captured, number), between=self.encoder.tick)
+            text = self.encode_pieces(captured, number)
             self.store.save_checkpoint_text(number, captured.journal_sequence, text)
             written = Written(number, captured.reason, captured.at, captured.journal_sequence,
                               len(text), self.encoder.encoded_records)
