@@ -33,8 +33,11 @@ from livetrade.errors import StateError
 from livetrade.state.chunks import Chunked
 from livetrade.state.records import CheckpointHead, OrderRecord, PortfolioHead, PositionRecord
 
-_RecordCache = dict[Hashable, tuple[object, str]]
+# Per chunk: the chunk, its text, and per record key the record object and its text (two
+# flat dicts rather than a tuple per record: fewer objects for the garbage collector).
+_RecordCache = tuple[dict[Any, object], dict[Any, str]]
 _ChunkCache = dict[Hashable, tuple[Mapping[Any, Any], str, _RecordCache]]
+_NO_RECORDS: _RecordCache = ({}, {})
 
 YIELD_EVERY_S = 0.0005
 PAUSE_S = 0.0
@@ -108,21 +111,20 @@ class CheckpointEncoder:
                 new[slot] = hit
                 texts.append(hit[1])
                 continue
-            before = hit[2] if hit is not None else {}
-            records: _RecordCache = {}
-            parts: list[str] = []
+            seen, seen_texts = hit[2] if hit is not None else _NO_RECORDS
+            records: dict[Any, object] = {}
+            record_texts: dict[Any, str] = {}
             for key, record in chunk.items():
-                seen = before.get(key)
-                if seen is not None and seen[0] is record:
-                    text = seen[1]
+                if seen.get(key) is record:
+                    text = seen_texts[key]
                 else:
                     text = _validated(model, record, field)
                     self.encoded_records += 1
                     self.tick()
-                records[key] = (record, text)
-                parts.append(text)
-            text = ",".join(parts)
-            new[slot] = (chunk, text, records)
+                records[key] = record
+                record_texts[key] = text
+            text = ",".join(record_texts.values())
+            new[slot] = (chunk, text, (records, record_texts))
             texts.append(text)
         self._cache[field] = new
         return _separated(texts)
@@ -137,7 +139,7 @@ class CheckpointEncoder:
             if hit is not None and hit[0] is chunk:
                 entry = hit
             else:
-                entry = (chunk, encode(chunk), {})
+                entry = (chunk, encode(chunk), _NO_RECORDS)
                 self.encoded_records += len(chunk)
                 self.tick()
             new[slot] = entry
