@@ -23,7 +23,11 @@ real engine in drive mode; see :mod:`benchmarks.statebench`):
    result is the dispatcher's own publish → handler latencies over the run. Its venue is a
    fresh paper broker under reconciliation policy "warn", so the restored book stays as it
    is (a venue holding N working orders would scan them on every tick, which measures the
-   venue, not checkpoints). The strategy only counts ticks.
+   venue, not checkpoints). The strategy only counts ticks. Before each timed window the
+   restored book is garbage-collected once (``gc.collect()``, untimed, every run alike):
+   CPython's first full collection of a freshly restored 10,000-order book holds the GIL
+   for a few hundred ms and would otherwise land at a random instant of a random run; full
+   collections inside the windows are counted and reported.
 3. **Restore to trading**: after a ``kill -9``: the book is built over a *persisted* paper
    venue (``PaperBroker(store_dir=...)``); :mod:`benchmarks.restore_child` restores it in a
    subprocess, trades and checkpoints; it is killed with SIGKILL at a random instant after
@@ -40,6 +44,7 @@ every way out.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -141,6 +146,24 @@ class _CaptureOnly(StateManager):
 
     def submit(self, captured: Captured) -> None:
         return None
+
+
+class _FullCollections:
+    """A ``gc.callbacks`` entry counting full (generation 2) collections and their time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total_s = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = perf_counter()
+        else:
+            self.count += 1
+            self.total_s += perf_counter() - self._started
 
 
 class _Counter(Strategy):
@@ -522,8 +545,15 @@ def impact_run(state_dir: Path, interval_s: float, sizes: Sizes, *,
     make = source.trusted
     rate = sizes.checkpoint_latency_rate_hz
     engine.start()
+    pauses = _FullCollections()
     try:
         engine.wait_until_idle(sizes.drain_timeout_s)  # the "warn" reports, before timing
+        # The restore just made the whole book: CPython's first full collection of it (a
+        # few hundred ms at 10,000, GIL held) would land at a random instant of whichever
+        # run. Collected here, untimed, in every run alike; full collections inside the
+        # window are counted and reported.
+        gc.collect()
+        gc.callbacks.append(pauses)
         recorder = engine.dispatcher.latency
         first = recorder.count
         due_before = engine.dispatcher.stats().by_type.get("CheckpointDue", 0)
@@ -539,6 +569,8 @@ def impact_run(state_dir: Path, interval_s: float, sizes: Sizes, *,
         written = state.checkpoints_written - written_before
         samples = _window(recorder, first, end)
     finally:
+        if pauses in gc.callbacks:
+            gc.callbacks.remove(pauses)
         stop_began = perf_counter()
         engine.stop()
         stop_s = perf_counter() - stop_began
@@ -554,6 +586,8 @@ def impact_run(state_dir: Path, interval_s: float, sizes: Sizes, *,
         "checkpoints_captured": requested,
         "checkpoints_written_during_run": written,
         "writer_backlog_at_end": 0 if capture_only else max(0, requested - written),
+        "full_gc_in_window": pauses.count,
+        "full_gc_ms_in_window": round(pauses.total_s * 1000, 1),
         "stop_s": round(stop_s, 3),
     }
     return out
@@ -688,6 +722,12 @@ def _rows(result: SuiteResult, n: int, entry: JsonObject) -> None:
         result.rows.append(Row(f"{tag}: of which capture alone (writer idle) p50/p99",
                                _p50_p99(cap_d), baseline=f"no checkpoints {_p50_p99(off_d)}",
                                ratio=_ratio(_num(cap_d, "p99_us"), _num(off_d, "p99_us"))))
+        result.rows.append(Row(
+            f"{tag}: full GC collections inside the window, with / without checkpoints",
+            f"{int(_num(on, 'full_gc_in_window'))} ({_num(on, 'full_gc_ms_in_window'):,.0f} ms)"
+            f" / {int(_num(off, 'full_gc_in_window'))} "
+            f"({_num(off, 'full_gc_ms_in_window'):,.0f} ms)",
+            baseline="collected before each window"))
         result.rows.append(Row(
             f"{tag}: checkpoints captured / written during the run",
             f"{int(_num(on, 'checkpoints_captured'))} / "
