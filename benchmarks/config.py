@@ -79,7 +79,7 @@ SIZES: dict[Mode, Sizes] = {
         overload_inject_hz=200,
         round_trip_duration_s=10.0, round_trip_md_rate_hz=2_000, round_trip_order_every=2,
         checkpoint_books=(10, 1_000, 10_000), checkpoint_reps=20, checkpoint_rep_budget_s=20.0,
-        checkpoint_latency_books=(10, 1_000), checkpoint_latency_duration_s=3.0,
+        checkpoint_latency_books=(10, 1_000, 10_000), checkpoint_latency_duration_s=3.0,
         restore_kill_books=(10, 1_000),
         replay_bars=6_300, replay_ticks=1_000_000,
         memory_max_events=10_000_000, memory_duration_s=60.0, memory_warmup_events=100_000,

@@ -65,6 +65,7 @@ from livetrade.orders import (
     validate_request,
 )
 from livetrade.risk import RiskChecker
+from livetrade.state.chunks import ChunkedMap, sync_fifo, sync_ordered
 
 _log = structlog.get_logger("livetrade.orders")
 S = OrderStatus
@@ -120,6 +121,7 @@ class OrderManager:
         # it changed (every change goes through _lookup, _move or _touch under the lock).
         self._exported: dict[str, dict[str, Any]] = {}
         self._changed: set[str] = set()
+        self._export_open, self._export_closed, self._export_fills = _export_maps()
         self.lock = threading.RLock()
         self.submitted = 0
         self.rejected = 0
@@ -393,25 +395,41 @@ class OrderManager:
             return ids
 
     # ------------------------------------------------------------ checkpoints
-    def export_state(self) -> dict[str, Any]:
-        """Open orders, the retained closed ones (oldest first) with their full lifecycle,
-        the id sequence and recent fill ids of unknown orders: a checkpoint's order book."""
+    def capture_state(self) -> dict[str, Any]:
+        """The checkpoint's order book, in O(orders changed since the last capture).
+
+        Like :meth:`export_state`, but ``orders`` (retained closed, oldest first, then
+        open) and ``recent_fill_ids`` are :class:`~livetrade.state.chunks.Chunked` views
+        that are never mutated afterwards: safe to hand to the checkpoint writer thread
+        without copying.
+        """
         with self.lock:
             exported = self._exported
-            for cid in self._changed:
+            changed = self._changed
+            for cid in changed:
                 order = self._open.get(cid) or self._closed.get(cid)
                 if order is not None:
                     exported[cid] = order_to_dict(order)
-            self._changed.clear()
+            sync_ordered(self._export_closed, self._closed, changed, exported.__getitem__)
+            sync_ordered(self._export_open, self._open, changed, exported.__getitem__)
+            self._changed = set()
+            sync_fifo(self._export_fills, self._recent_fill_ids)
             return {
-                # Shared, never-mutated dicts of immutable values: no copy needed.
-                "orders": [exported[cid] for cid in (*self._closed, *self._open)],
+                "orders": self._export_closed.freeze() + self._export_open.freeze(),
                 "prefix": self.ids.prefix,
                 "next_sequence": self.ids.next_sequence,
-                "recent_fill_ids": list(self._recent_fill_ids),
+                "recent_fill_ids": self._export_fills.freeze(),
                 "counters": {"submitted": self.submitted, "rejected": self.rejected,
                              "filled": self.filled, "duplicate_fills": self.duplicate_fills},
             }
+
+    def export_state(self) -> dict[str, Any]:
+        """Open orders, the retained closed ones (oldest first) with their full lifecycle,
+        the id sequence and recent fill ids of unknown orders, as plain lists. O(book): the
+        checkpoint path uses :meth:`capture_state`."""
+        state = self.capture_state()
+        return {**state, "orders": list(state["orders"].values()),
+                "recent_fill_ids": list(state["recent_fill_ids"].keys())}
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         """Replace the order book with ``state`` from :meth:`export_state`.
@@ -421,6 +439,16 @@ class OrderManager:
         client order id is ever issued twice.
         """
         orders = [order_from_dict(item) for item in state["orders"]]
+        # The export maps are built here, before the engine runs, so that the first
+        # capture after a restore is as cheap as any other.
+        exported = {o.client_order_id: order_to_dict(o) for o in orders}
+        export_open, export_closed, export_fills = _export_maps()
+        for o in orders:
+            target = export_open if o.status.is_open else export_closed
+            target.set(o.client_order_id, exported[o.client_order_id])
+        recent = OrderedDict((str(f), None) for f in state.get("recent_fill_ids", []))
+        for fill_id in recent:
+            export_fills.set(fill_id, None)
         next_sequence = max(int(state["next_sequence"]), self.ids.next_sequence)
         prefix = str(state["prefix"])
         counters = {k: int(v) for k, v in state.get("counters", {}).items()}
@@ -428,10 +456,11 @@ class OrderManager:
             self._open = {o.client_order_id: o for o in orders if o.status.is_open}
             self._closed = OrderedDict((o.client_order_id, o) for o in orders
                                        if o.status.is_terminal)
-            self._recent_fill_ids = OrderedDict(
-                (str(f), None) for f in state.get("recent_fill_ids", []))
-            self._exported = {}
-            self._changed = {*self._open, *self._closed}
+            self._recent_fill_ids = recent
+            self._exported = exported
+            self._changed = set()
+            self._export_open, self._export_closed = export_open, export_closed
+            self._export_fills = export_fills
             self.ids = ClientOrderIdGenerator(prefix, next_sequence)
             self.submitted = counters.get("submitted", self.submitted)
             self.rejected = counters.get("rejected", self.rejected)
@@ -502,3 +531,8 @@ class OrderManager:
                               severity=severity, source="order_manager",
                               timestamp=self._clock.now(), context=context))
 
+
+def _export_maps() -> tuple[ChunkedMap[str, dict[str, Any]], ChunkedMap[str, dict[str, Any]],
+                            ChunkedMap[str, None]]:
+    """The capture's copy-on-write maps: open orders, closed orders, recent fill ids."""
+    return ChunkedMap(tag="open"), ChunkedMap(tag="closed"), ChunkedMap(tag="fills")

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from livetrade.events import Side
+from livetrade.state.chunks import ChunkedMap, sync_ordered
 
 ZERO = Decimal(0)
 
@@ -107,12 +108,16 @@ class Portfolio:
         self._cash = initial_cash
         self._positions: dict[str, _Position] = {}
         self._marks: dict[str, Decimal] = {}
+        # Symbols with a market price: those marked before the last capture, and since.
         self._market_marked: set[str] = set()
+        self._marks_dirty: set[str] = set()
         self._commissions = ZERO
-        # Checkpoint export, incremental: each position's exported dict is rebuilt only
-        # after it changed, so capturing a large book costs little on the dispatcher.
-        self._exported: dict[str, dict[str, Any]] = {}
+        # Checkpoint capture, incremental (O(changed), see capture_state): copy-on-write
+        # maps of what the last capture handed over, and what changed since.
         self._changed: set[str] = set()
+        self._export_positions: ChunkedMap[str, dict[str, Any]] = ChunkedMap(tag="positions")
+        self._export_marks: ChunkedMap[str, Decimal] = ChunkedMap(tag="marks")
+        self._export_marked: ChunkedMap[str, None] = ChunkedMap(tag="marked")
 
     def apply_fill(
         self, symbol: str, side: Side, quantity: Decimal, price: Decimal, commission: Decimal,
@@ -134,7 +139,7 @@ class Portfolio:
             self._commissions += commission
             if fee_in_kind:
                 realized += self._book(symbol, -fee_in_kind, ZERO)
-            if symbol not in self._market_marked:
+            if symbol not in self._marks_dirty and symbol not in self._market_marked:
                 self._marks[symbol] = price  # no market price yet: mark at the last fill
             return realized
 
@@ -172,7 +177,7 @@ class Portfolio:
         """Record the latest market price of ``symbol`` for mark-to-market."""
         with self.lock:
             self._marks[symbol] = price
-            self._market_marked.add(symbol)
+            self._marks_dirty.add(symbol)  # folded into _market_marked at the next capture
 
     def position(self, symbol: str) -> Decimal:
         with self.lock:
@@ -247,29 +252,52 @@ class Portfolio:
             self._cash = cash
 
     # ------------------------------------------------------------------ checkpoints
-    def export_state(self) -> dict[str, Any]:
-        """Everything needed to rebuild this book exactly (the checkpoint's portfolio).
+    def capture_state(self) -> dict[str, Any]:
+        """The checkpoint's portfolio, in O(what changed since the last capture).
 
-        Fresh containers of immutable values (``Decimal``, ``str``): safe to hand to another
-        thread without copying. Position dicts are shared between exports and never
-        mutated; only positions changed since the last export are rebuilt.
+        Like :meth:`export_state`, but ``positions``, ``marks`` and ``market_marked`` are
+        :class:`~livetrade.state.chunks.Chunked` views (records, ``Decimal`` marks, symbol
+        keys) that are never mutated afterwards: safe to hand to the checkpoint writer
+        thread without copying, and unchanged chunks are the same objects as last time.
         """
         with self.lock:
-            exported = self._exported
-            for symbol in self._changed:
-                p = self._positions[symbol]
-                exported[symbol] = {"symbol": symbol, "quantity": p.quantity,
-                                    "average_cost": p.average_cost, "flow": p.flow,
-                                    "booked": p.booked, "closed": p.closed}
-            self._changed.clear()
+            dirty = self._marks_dirty
+            if dirty:
+                self._marks_dirty = set()
+                for symbol in dirty - self._market_marked:
+                    self._export_marked.set(symbol, None)
+                self._market_marked |= dirty
+            changed = self._changed
+            self._changed = set()
+            sync_ordered(self._export_positions, self._positions, changed, self._record)
+            marks = self._marks
+            for symbol in (dirty | changed) if dirty else changed:
+                price = marks.get(symbol)
+                if price is not None:
+                    self._export_marks.set(symbol, price)
             return {
                 "initial_cash": self._initial_cash,
                 "cash": self._cash,
                 "commissions": self._commissions,
-                "positions": [exported[s] for s in self._positions],
-                "marks": dict(self._marks),
-                "market_marked": sorted(self._market_marked),
+                "positions": self._export_positions.freeze(),
+                "marks": self._export_marks.freeze(),
+                "market_marked": self._export_marked.freeze(),
             }
+
+    def _record(self, symbol: str) -> dict[str, Any]:
+        return _position_record(symbol, self._positions[symbol])
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this book exactly, as plain lists and dicts.
+
+        Fresh containers of immutable values (``Decimal``, ``str``); the position dicts
+        are shared with earlier exports and captures and never mutated. O(book): the
+        checkpoint path uses :meth:`capture_state`.
+        """
+        state = self.capture_state()
+        return {**state, "positions": list(state["positions"].values()),
+                "marks": dict(state["marks"].items()),
+                "market_marked": list(state["market_marked"].keys())}
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         """Replace the whole book with ``state`` from :meth:`export_state`.
@@ -291,11 +319,30 @@ class Portfolio:
         initial = Decimal(state["initial_cash"])
         cash = Decimal(state["cash"])
         commissions = Decimal(state["commissions"])
+        # The export maps are built here, before the engine runs, so that the first
+        # capture after a restore is as cheap as any other.
+        export_positions: ChunkedMap[str, dict[str, Any]] = ChunkedMap(tag="positions")
+        for symbol, p in positions.items():
+            export_positions.set(symbol, _position_record(symbol, p))
+        export_marks: ChunkedMap[str, Decimal] = ChunkedMap(tag="marks")
+        for symbol, price in marks.items():
+            export_marks.set(symbol, price)
+        export_marked: ChunkedMap[str, None] = ChunkedMap(tag="marked")
+        for symbol in market_marked:
+            export_marked.set(symbol, None)
         with self.lock:
             self._initial_cash, self._cash, self._commissions = initial, cash, commissions
             self._positions = positions
             self._marks = marks
             self._market_marked = market_marked
-            self._exported = {}
-            self._changed = set(positions)
+            self._marks_dirty = set()
+            self._export_positions = export_positions
+            self._export_marks = export_marks
+            self._export_marked = export_marked
+            self._changed = set()
 
+
+def _position_record(symbol: str, p: _Position) -> dict[str, Any]:
+    """A position as the checkpoint's plain record (never mutated once made)."""
+    return {"symbol": symbol, "quantity": p.quantity, "average_cost": p.average_cost,
+            "flow": p.flow, "booked": p.booked, "closed": p.closed}

@@ -105,8 +105,8 @@ def test_checkpoints_suite_reports_cost_impact_and_restore(
     assert book["book"]["positions"] == 10 and book["book"]["open_orders"] == 10
     checkpoint = book["checkpoint"]
     assert isinstance(checkpoint["size_bytes"], int) and checkpoint["size_bytes"] > 0
-    for part in ("capture", "build", "save", "writer_total", "read_validate", "bare_set",
-                 "bare_get"):
+    for part in ("capture", "encode", "save", "writer_total", "whole_book_pydantic",
+                 "read_validate", "bare_set", "bare_get"):
         assert set(checkpoint[part]) == LATENCY_KEYS, part
         assert checkpoint[part]["count"] == checkpoint["reps"]
     assert set(book["order"]["with_journal"]) == LATENCY_KEYS

@@ -78,8 +78,8 @@ class StateBinding:
 
     def _capture(self, reason: str) -> Captured:
         return self.state.capture(reason, strategy_state=self._strategy.get_state(),
-                                  portfolio=self._portfolio.export_state(),
-                                  orders=self._orders.export_state())
+                                  portfolio=self._portfolio.capture_state(),
+                                  orders=self._orders.capture_state())
 
     def _journal_event(self, event: Event) -> None:
         self.state.journal(EVENT_KINDS[type(event)], getattr(event, "client_order_id", "?"),

@@ -7,6 +7,11 @@ state consistent with the book, and *written* on the state thread (``livetrade-s
 which also decides when one is due: every ``checkpoint_interval_s``, and ``debounce_s``
 after the first fill or order change that follows the last one (a burst of fills costs one
 write). On shutdown the engine captures and writes the final checkpoint itself.
+
+Neither side may stall the dispatcher with a big book: the capture costs O(what changed
+since the last one) (copy-on-write views, :mod:`livetrade.state.chunks`), and the writer
+encodes record by record, re-using the previous checkpoint's text for what did not change
+and giving the GIL away every half millisecond (:mod:`livetrade.state.encoder`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import copy
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,15 +29,20 @@ from typing import Any, ClassVar
 
 import structlog
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from livetrade import __version__
 from livetrade.clock import Clock
 from livetrade.errors import StateError
 from livetrade.events import Event, Priority
+from livetrade.state.chunks import Chunked
+from livetrade.state.encoder import CheckpointEncoder
+from livetrade.state.pieces import TextPieces
 from livetrade.state.reconcile import Policy
 from livetrade.state.records import (
     SCHEMA_VERSION,
     Checkpoint,
+    CheckpointHead,
     JournalEntry,
     JournalKind,
     OrderRecord,
@@ -79,6 +89,18 @@ class Captured:
     journal_sequence: int
 
 
+@dataclass(frozen=True)
+class Written:
+    """What :meth:`StateManager.write` stored."""
+
+    number: int
+    reason: str
+    created_at: datetime
+    journal_sequence: int
+    size_chars: int  # of the JSON text (bytes, for ASCII)
+    encoded_records: int  # orders, positions, marks and ids encoded anew (the rest re-used)
+
+
 class StateManager:
     """Checkpoints and journal for one engine; see the module docstring."""
 
@@ -102,6 +124,8 @@ class StateManager:
         self.last_error: str = ""
         self.on_written: Callable[[int, float], None] | None = None
         """Called (writer thread) with each checkpoint's number and build+save seconds."""
+        self.encoder = CheckpointEncoder()
+        self._write_lock = threading.Lock()  # the writer thread, or the final checkpoint
 
     # ------------------------------------------------------------------ journal
     def journal(self, kind: JournalKind, client_order_id: str, data: dict[str, Any]) -> None:
@@ -122,54 +146,86 @@ class StateManager:
 
         The writer thread serializes later, while the strategy and the book go on changing.
         The strategy's state is deep-copied (it is the strategy's own dict). ``portfolio``
-        and ``orders`` are taken as they are: their ``export_state`` contract is fresh
-        containers of immutable values, whose shared parts are never mutated (that is what
-        keeps capturing a 10,000-order book cheap). Raises ``StateError`` if the strategy
-        state is not copyable.
+        and ``orders`` are taken as they are: their ``capture_state`` (and
+        ``export_state``) contract is values that are never mutated afterwards (that is
+        what keeps capturing a 10,000-order book cheap). Raises ``StateError`` if the
+        strategy state is not copyable.
         """
         try:
             state_copy = copy.deepcopy(strategy_state)
         except Exception as exc:
             raise StateError(f"strategy state cannot be copied: {exc}") from exc
         return Captured(reason, self._clock.now(), state_copy, portfolio, orders,
-                        self.store.journal_sequence())
+                        self.store.last_journal_sequence)
+
+    def _head(self, captured: Captured, number: int) -> CheckpointHead:
+        return CheckpointHead(
+            schema_version=SCHEMA_VERSION,
+            engine_version=__version__,
+            created_at=captured.at,
+            written_at=datetime.now(UTC),
+            account_id=self.settings.account_id,
+            strategy_id=self.settings.strategy_id,
+            number=number,
+            reason=captured.reason,
+            strategy_state=captured.strategy_state,
+            order_id_prefix=captured.orders["prefix"],
+            next_order_sequence=captured.orders["next_sequence"],
+            counters=dict(captured.orders.get("counters", {})),
+            journal_sequence=captured.journal_sequence,
+        )
 
     def build(self, captured: Captured) -> Checkpoint:
-        """Validate ``captured`` into a Checkpoint; ``StateError`` if it does not validate."""
+        """Validate ``captured`` into a whole Checkpoint in one go; ``StateError`` if it
+        does not validate. The reference for :meth:`encode` (tests, benchmarks): the
+        writer does not use it, since one pydantic call over a big book holds the GIL."""
         try:
+            orders = captured.orders
+            portfolio = {**captured.portfolio,
+                         "positions": list(_values(captured.portfolio["positions"])),
+                         "marks": dict(_items(captured.portfolio["marks"])),
+                         "market_marked": list(_keys(captured.portfolio["market_marked"]))}
             return Checkpoint(
-                schema_version=SCHEMA_VERSION,
-                engine_version=__version__,
-                created_at=captured.at,
-                written_at=datetime.now(UTC),
-                account_id=self.settings.account_id,
-                strategy_id=self.settings.strategy_id,
-                number=self.store.next_checkpoint_number(),
-                reason=captured.reason,
-                strategy_state=captured.strategy_state,
-                portfolio=PortfolioRecord.model_validate(captured.portfolio),
-                orders=[OrderRecord.model_validate(o) for o in captured.orders["orders"]],
-                order_id_prefix=captured.orders["prefix"],
-                next_order_sequence=captured.orders["next_sequence"],
-                processed_fill_ids={"recent": list(captured.orders["recent_fill_ids"])},
-                counters=dict(captured.orders.get("counters", {})),
-                journal_sequence=captured.journal_sequence,
+                **self._head(captured, self.store.next_checkpoint_number()).model_dump(),
+                portfolio=PortfolioRecord.model_validate(portfolio),
+                orders=[OrderRecord.model_validate(o) for o in _values(orders["orders"])],
+                processed_fill_ids={"recent": list(_keys(orders["recent_fill_ids"]))},
             )
         except (ValidationError, KeyError, TypeError, ValueError) as exc:
             raise StateError(f"state could not be checkpointed: {exc}") from exc
 
-    def write(self, captured: Captured) -> Checkpoint:
-        """Build and store a checkpoint now. Blocks on disk."""
-        started = time.perf_counter()
-        checkpoint = self.build(captured)
-        self.store.save_checkpoint(checkpoint)
-        if self.on_written is not None:
-            self.on_written(checkpoint.number, time.perf_counter() - started)
-        self.checkpoints_written += 1
-        self.last_checkpoint_at = checkpoint.created_at
-        _log.info("checkpoint_written", number=checkpoint.number, reason=checkpoint.reason,
-                  orders=len(checkpoint.orders), journal_sequence=checkpoint.journal_sequence)
-        return checkpoint
+    def encode(self, captured: Captured, number: int) -> str:
+        """The checkpoint JSON of ``captured``; ``StateError`` if any part of it would not
+        validate on reading."""
+        return self.encode_pieces(captured, number).text()
+
+    def encode_pieces(self, captured: Captured, number: int) -> TextPieces:
+        """:meth:`encode`, as the pieces the writer streams to the store."""
+        try:
+            head = self._head(captured, number)
+            return TextPieces(self.encoder.encode(head, captured.portfolio, captured.orders),
+                              between=self.encoder.tick)
+        except (ValidationError, PydanticSerializationError, KeyError, TypeError,
+                ValueError) as exc:
+            raise StateError(f"state could not be checkpointed: {exc}") from exc
+
+    def write(self, captured: Captured) -> Written:
+        """Encode and store a checkpoint now. Blocks on disk; raises ``StateError``."""
+        with self._write_lock:
+            started = time.perf_counter()
+            number = self.store.next_checkpoint_number()
+            text = self.encode_pieces(captured, number)
+            self.store.save_checkpoint_text(number, captured.journal_sequence, text)
+            written = Written(number, captured.reason, captured.at, captured.journal_sequence,
+                              len(text), self.encoder.encoded_records)
+            if self.on_written is not None:
+                self.on_written(number, time.perf_counter() - started)
+            self.checkpoints_written += 1
+            self.last_checkpoint_at = captured.at
+        _log.info("checkpoint_written", number=number, reason=captured.reason,
+                  encoded_records=written.encoded_records, size_chars=written.size_chars,
+                  journal_sequence=captured.journal_sequence)
+        return written
 
     def submit(self, captured: Captured) -> None:
         """Hand a capture to the writer thread (returns at once)."""
@@ -238,3 +294,18 @@ class StateManager:
                 _log.error("checkpoint_failed", error=self.last_error, reason=captured.reason)
             finally:
                 self._in_flight.clear()
+
+
+def _values(value: Any) -> Iterable[Any]:
+    """The records of a capture's view, or of a plain list."""
+    return value.values() if isinstance(value, Chunked) else value
+
+
+def _items(value: Any) -> Iterable[tuple[Any, Any]]:
+    """The (symbol, mark) pairs of a capture's view, or of a plain dict."""
+    return value.items() if isinstance(value, Chunked | dict) else value
+
+
+def _keys(value: Any) -> Iterable[Any]:
+    """The symbols or fill ids of a capture's view, or of a plain list."""
+    return value.keys() if isinstance(value, Chunked) else value

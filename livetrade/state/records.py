@@ -62,17 +62,27 @@ class PositionRecord(_Record):
     closed: Decimal
 
 
-class PortfolioRecord(_Record):
+class PortfolioHead(_Record):
+    """The portfolio's scalars (the writer validates them apart from its records)."""
+
     initial_cash: Decimal
     cash: Decimal
     commissions: Decimal = Field(ge=0)
+
+
+class PortfolioRecord(PortfolioHead):
     positions: list[PositionRecord] = Field(default_factory=list)
     marks: dict[str, Decimal] = Field(default_factory=dict)
     market_marked: list[str] = Field(default_factory=list)
 
 
-class Checkpoint(_Record):
-    """Everything needed to resume: see docs/architecture/live-trading.md, "State"."""
+class CheckpointHead(_Record):
+    """A checkpoint without its book: what the writer validates as one small model.
+
+    The writer validates and encodes the book (portfolio, orders, fill ids) record by
+    record, in :mod:`livetrade.state.encoder`; reading validates the whole
+    :class:`Checkpoint` at once.
+    """
 
     schema_version: int
     engine_version: str
@@ -83,13 +93,18 @@ class Checkpoint(_Record):
     number: int = Field(ge=1)
     reason: str
     strategy_state: dict[str, Any] = Field(default_factory=dict)
-    portfolio: PortfolioRecord
-    orders: list[OrderRecord] = Field(default_factory=list)
     order_id_prefix: str
     next_order_sequence: int = Field(ge=1)
-    processed_fill_ids: dict[str, list[str]] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict)
     journal_sequence: int = Field(ge=0)
+
+
+class Checkpoint(CheckpointHead):
+    """Everything needed to resume: see docs/architecture/live-trading.md, "State"."""
+
+    portfolio: PortfolioRecord
+    orders: list[OrderRecord] = Field(default_factory=list)
+    processed_fill_ids: dict[str, list[str]] = Field(default_factory=dict)
 
 
 JournalKind = Literal["intent", "sent", "ack", "fill", "cancel_request", "canceled",

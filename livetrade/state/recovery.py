@@ -125,7 +125,9 @@ class Recovery:
                            f"{age:.0f}s old (limit {settings.stale_checkpoint_s:.0f}s)")
             # Parse everything before changing anything: nothing is half-loaded.
             portfolio = checkpoint.portfolio.model_dump()
-            orders = {"orders": [o.model_dump() for o in checkpoint.orders],
+            # A record's fields as they are (the dict order_from_dict reads): model_dump()
+            # copies every field of every order through pydantic, ~0.1 ms each.
+            orders = {"orders": [dict(vars(o)) for o in checkpoint.orders],
                       "prefix": checkpoint.order_id_prefix,
                       "next_sequence": checkpoint.next_order_sequence,
                       "recent_fill_ids": checkpoint.processed_fill_ids.get("recent", []),

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from livetrade.errors import StateError
+from livetrade.state.pieces import PiecesDisk, TextPieces
 from livetrade.state.records import (
     SCHEMA_VERSION,
     Checkpoint,
@@ -69,6 +70,9 @@ class StateStore:
         self._lock = threading.Lock()
         self._cache = self._open()
         self._check_meta()
+        self.last_journal_sequence = self.journal_sequence()
+        """The journal's last sequence number, kept in memory so that the dispatcher's
+        checkpoint capture never waits on SQLite (only :meth:`append_journal` moves it)."""
 
     # ------------------------------------------------------------------ opening
     def _open(self) -> Any:
@@ -77,7 +81,7 @@ class StateStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             return diskcache.Cache(str(self.directory), eviction_policy="none",
-                                   size_limit=2**62)
+                                   size_limit=2**62, disk=PiecesDisk)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StateError(
                 f"state store at {self.directory} cannot be opened: {exc}",
@@ -159,20 +163,33 @@ class StateStore:
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Write ``checkpoint`` and prune old ones, in one transaction. Raises StateError."""
+        self.save_checkpoint_text(checkpoint.number, checkpoint.journal_sequence,
+                                  checkpoint.model_dump_json())
+
+    def save_checkpoint_text(self, number: int, journal_sequence: int,
+                             text: str | TextPieces) -> None:
+        """Store checkpoint ``number`` given as its JSON ``text`` (validated when read),
+        which covers the journal up to ``journal_sequence``, and prune old ones. Blocks on
+        disk; raises ``StateError``.
+
+        The text is stored first, on its own, under its number; then one transaction
+        makes it the newest checkpoint. A crash in between leaves an unlisted value that
+        the next checkpoint of that number overwrites. So the journal (appended on the
+        dispatcher thread) never waits for a big checkpoint's file to be written.
+        """
         try:
-            self._save(checkpoint)
+            self._cache.set(_CP.format(number), text)
+            self._save(number, journal_sequence)
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise StateError(f"checkpoint write failed: {exc}",
                              directory=str(self.directory)) from exc
 
-    def _save(self, checkpoint: Checkpoint) -> None:
-        text = checkpoint.model_dump_json()
+    def _save(self, number: int, journal_sequence: int) -> None:
         with self._lock, self._cache.transact():
-            numbers = [n for n in self.checkpoint_numbers() if n != checkpoint.number]
-            numbers.append(checkpoint.number)
-            self._cache.set(_CP.format(checkpoint.number), text)
+            numbers = [n for n in self.checkpoint_numbers() if n != number]
+            numbers.append(number)
             covers = json.loads(self._cache.get("checkpoint:covers", "{}"))
-            covers[str(checkpoint.number)] = checkpoint.journal_sequence
+            covers[str(number)] = journal_sequence
             while len(numbers) > self.keep_checkpoints:
                 dropped = numbers.pop(0)
                 self._cache.delete(_CP.format(dropped))
@@ -248,10 +265,11 @@ class StateStore:
                                      data=to_json_ready(data or {}))
                 self._cache.set(_JOURNAL.format(sequence), entry.model_dump_json())
                 self._cache.set("journal:next", sequence)
-                return sequence
         except (sqlite3.Error, OSError, ValidationError) as exc:
             raise StateError(f"journal write failed: {exc}",
                              directory=str(self.directory)) from exc
+        self.last_journal_sequence = sequence  # committed
+        return sequence
 
     def journal_sequence(self) -> int:
         return int(self._get("journal:next") or 0)
