@@ -264,18 +264,20 @@ def throughput_settings(stop_timeout_s: float = 60.0) -> EngineSettings:
 
 
 @contextmanager
-def engine_logging(level: str = "warning", fmt: LogFormat = "json") -> Iterator[None]:
+def engine_logging(level: str = "warning", fmt: LogFormat = "json", *,
+                   background: bool = True) -> Iterator[None]:
     """Configure livetrade's logging to render into /dev/null; restore the old config after.
 
     Rendering still happens (so enabled log lines cost what they cost in production: on
-    the background writer thread, as ``livetrade run`` configures it), the output just goes
-    nowhere. structlog's config is process-wide, hence the restore; the writer thread is
-    closed (after writing its queue) before the sink is.
+    the background writer thread, as ``livetrade run`` configures it, or with
+    ``background=False`` on the calling thread), the output just goes nowhere. structlog's
+    config is process-wide, hence the restore; the writer thread is closed (after writing
+    its queue) before the sink is.
     """
     saved = structlog.get_config()
     sink: TextIO = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
     try:
-        configure_logging(fmt, level, stream=sink)
+        configure_logging(fmt, level, stream=sink, background=background)
         yield
     finally:
         close_logging()
