@@ -31,7 +31,7 @@ from livetrade.events import (
     SystemErrorEvent,
     trusted,
 )
-from livetrade.logs import LogFormat, close_logging, configure_logging
+from livetrade.logs import LogFormat, close_logging, configure_logging, resume_logging
 from livetrade.risk import RiskLimits
 from livetrade.state.manager import StateManager
 from livetrade.strategy import Strategy
@@ -282,4 +282,5 @@ def engine_logging(level: str = "warning", fmt: LogFormat = "json", *,
     finally:
         close_logging()
         structlog.configure(**saved)
+        resume_logging()  # an enclosing engine_logging's writer was closed on entry
         sink.close()

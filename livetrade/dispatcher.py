@@ -298,12 +298,6 @@ class Dispatcher:
             )
         )
 
-    def _most_urgent(self) -> Lane | None:
-        for lane in self._scan:
-            if lane:
-                return lane
-        return None
-
     def run_pending(self, max_events: int | None = None) -> int:
         """Process queued events in the caller's thread until the queue is empty.
 
@@ -312,11 +306,16 @@ class Dispatcher:
         """
         if self._thread is not None:
             raise EngineStateError("run_pending() while the dispatcher thread is running")
+        arrived = self._inbox.qsize
+        scan = self._scan
         done = 0
         while max_events is None or done < max_events:
-            self._take_arrivals()
-            lane = self._most_urgent()
-            if lane is None:
+            if arrived():
+                self._take_arrivals()
+            for lane in scan:
+                if lane:
+                    break
+            else:
                 break
             if lane[0][2] is _STOP:
                 lane.popleft()  # a stop sentinel left behind means nothing here

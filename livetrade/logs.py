@@ -120,6 +120,14 @@ def close_logging() -> None:
         writer.close()
 
 
+def resume_logging() -> None:
+    """Start the background writer of the current configuration again after
+    :func:`close_logging` (for a caller that restores a saved structlog configuration)."""
+    writer = current_writer()
+    if writer is not None:
+        writer.start()
+
+
 class LogWriter:
     """Renders and writes log lines on its own thread, from a bounded queue.
 
@@ -130,7 +138,8 @@ class LogWriter:
     per batch. See the module docstring for what is dropped (debug/info on overflow, counted)
     and what is never lost (warnings and errors; everything queued at close or exit).
     A line that fails to render or write is counted (``errors``), never raised at the
-    caller, and the writer goes on. After :meth:`close`, lines are written synchronously.
+    caller, and the writer goes on. After :meth:`close`, lines are written synchronously
+    until :meth:`start` runs the thread again.
     """
 
     def __init__(self, stream: TextIO, processors: Sequence[Processor], *,
@@ -146,8 +155,18 @@ class LogWriter:
         self._dropped_reported = 0
         self.errors = 0  # lines that could not be rendered or written
         self.written = 0
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start the writer thread, or start a new one after :meth:`close`. Idempotent."""
+        with self._lock:
+            if self._thread is not None and not self._closed:
+                return
+            self._closed = False
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
         atexit.register(self.close)
 
     # ------------------------------------------------------------------ producer side
@@ -197,8 +216,9 @@ class LogWriter:
             self._closed = True
             self._queue.put(_CLOSE)
         atexit.unregister(self.close)
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout_s)
+        thread = self._thread
+        if thread is not None and threading.current_thread() is not thread:
+            thread.join(timeout_s)
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:

@@ -16,7 +16,13 @@ import pytest
 import structlog
 from kit import join_all, wait_until
 
-from livetrade.logs import close_logging, configure_logging, current_writer, flush_logs
+from livetrade.logs import (
+    close_logging,
+    configure_logging,
+    current_writer,
+    flush_logs,
+    resume_logging,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -190,6 +196,22 @@ def test_a_line_that_cannot_be_rendered_is_counted_and_the_writer_goes_on() -> N
     writer = current_writer()
     assert writer is not None and writer.errors == 1
     assert "could not be rendered" in out.getvalue() and "fine" in out.getvalue()
+
+
+def test_a_closed_writer_can_be_resumed_for_a_restored_configuration() -> None:
+    """Restoring a saved configuration (what the benchmarks do around a nested setup)
+    brings its writer thread back instead of leaving it closed."""
+    stream = _RecordingStream()
+    configure_logging("json", "info", stream=stream)
+    saved = structlog.get_config()
+    configure_logging("json", "info", stream=io.StringIO())  # closes the first writer
+    close_logging()
+    structlog.configure(**saved)
+    resume_logging()
+    structlog.get_logger("t").info("after_restore")
+    assert flush_logs()
+    assert stream.writers == {"livetrade-log-writer"}
+    assert "after_restore" in stream.getvalue()
 
 
 def test_reconfiguring_ends_the_previous_writer_thread() -> None:
