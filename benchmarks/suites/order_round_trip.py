@@ -47,7 +47,7 @@ def engine_round_trip(sizes: Sizes) -> JsonObject:
     probe = RoundTripProbe(sizes.round_trip_order_every)
     engine = build_engine(probe, throughput_settings(), risk_limits=REPRESENTATIVE_LIMITS)
     source = TickSource((SYMBOL,))
-    publish = engine.publish
+    publish = engine.dispatcher.publish  # what engine.start() hands every feed
     engine.start()
     try:
         paced = run_paced(sizes.round_trip_md_rate_hz, sizes.round_trip_duration_s,
