@@ -113,7 +113,8 @@ class EnginePipeline:
         self.strategy = self._strategy(expected)
         self.state = self._state()
         self.engine = build_engine(self.strategy, throughput_settings(), state=self.state)
-        self.publish: Callable[[Event], None] = self.engine.publish
+        # What engine.start() hands every feed (engine.publish adds a call on top).
+        self.publish: Callable[[Event], None] = self.engine.dispatcher.publish
 
     def _strategy(self, expected: int) -> MarkToMarket:
         return MarkToMarket(expected)

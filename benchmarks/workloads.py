@@ -31,7 +31,7 @@ from livetrade.events import (
     SystemErrorEvent,
     trusted,
 )
-from livetrade.logs import LogFormat, configure_logging
+from livetrade.logs import LogFormat, close_logging, configure_logging, resume_logging
 from livetrade.risk import RiskLimits
 from livetrade.state.manager import StateManager
 from livetrade.strategy import Strategy
@@ -264,17 +264,23 @@ def throughput_settings(stop_timeout_s: float = 60.0) -> EngineSettings:
 
 
 @contextmanager
-def engine_logging(level: str = "warning", fmt: LogFormat = "json") -> Iterator[None]:
+def engine_logging(level: str = "warning", fmt: LogFormat = "json", *,
+                   background: bool = True) -> Iterator[None]:
     """Configure livetrade's logging to render into /dev/null; restore the old config after.
 
-    Rendering still happens (so enabled log lines cost what they cost in production), the
-    output just goes nowhere. structlog's config is process-wide, hence the restore.
+    Rendering still happens (so enabled log lines cost what they cost in production: on
+    the background writer thread, as ``livetrade run`` configures it, or with
+    ``background=False`` on the calling thread), the output just goes nowhere. structlog's
+    config is process-wide, hence the restore; the writer thread is closed (after writing
+    its queue) before the sink is.
     """
     saved = structlog.get_config()
     sink: TextIO = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed below
     try:
-        configure_logging(fmt, level, stream=sink)
+        configure_logging(fmt, level, stream=sink, background=background)
         yield
     finally:
+        close_logging()
         structlog.configure(**saved)
+        resume_logging()  # an enclosing engine_logging's writer was closed on entry
         sink.close()

@@ -9,6 +9,8 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
+from livetrade.logs import close_logging
+
 # No example database: failures are reproduced from the printed example, not a cache.
 settings.register_profile(
     "default", deadline=None, max_examples=100, database=None,
@@ -23,7 +25,9 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 @pytest.fixture(autouse=True)
 def _reset_structlog() -> Iterator[None]:
-    """Each test starts and ends with structlog's defaults (no config leaks between tests)."""
+    """Each test starts and ends with structlog's defaults (no config leaks between tests),
+    and a background log writer a test configured is closed (its thread ends)."""
     structlog.reset_defaults()
     yield
+    close_logging()
     structlog.reset_defaults()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 from hypothesis import given
@@ -121,6 +122,95 @@ def test_concurrent_producers_get_priority_order_and_fifo_per_producer(
                        if e.priority == priority and tag(e)[0] == f"P{producer}"]
             assert indices == sorted(indices)
     assert d.stats().conflated == 0
+
+
+def test_an_event_arriving_mid_batch_overtakes_the_market_data_still_queued() -> None:
+    """The consumer dispatches a run of market data from its lane, but checks the inbox
+    after every event: a fill published by a handler is next, not after the whole run."""
+    d = Dispatcher()
+    seen = recording(d)
+
+    def on_tick(event: MarketData) -> None:
+        if event.volume == 2:
+            d.publish(tagged("fill", 0, 99))
+
+    d.subscribe(MarketData, on_tick, "on_tick")
+    for i in range(1, 6):
+        d.publish(tagged("md", 0, i))
+    assert d.run_pending() == 6
+    assert [tag(e)[1] for e in seen] == [1, 2, 99, 3, 4, 5]
+
+
+def test_a_burst_published_while_the_consumer_is_busy_is_delivered_in_priority_order() -> None:
+    """Batch drain on the live thread: everything published while a handler runs reaches
+    the lanes in one go and leaves them by priority, then in publish order."""
+    d = Dispatcher()
+    seen = recording(d)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(event: SystemErrorEvent) -> None:
+        if event.source == "gate":
+            entered.set()
+            release.wait(30)
+
+    d.subscribe(SystemErrorEvent, hold, "hold")
+    d.start()
+    d.publish(trusted(SystemErrorEvent, error_type="E", message="0", source="gate",
+                      timestamp=T0))
+    assert entered.wait(10)
+    plan = [KINDS[(i * 7) % len(KINDS)] for i in range(200)]
+    for i, kind in enumerate(plan):
+        d.publish(tagged(kind, 1, i))
+    release.set()
+    assert d.stop(drain=True) == []
+    burst = [e for e in seen if tag(e)[0] == "P1"]
+    expected = sorted(range(len(plan)), key=lambda i: (tagged(plan[i], 1, i).priority, i))
+    assert [tag(e)[1] for e in burst] == expected
+
+
+def test_market_data_waiting_in_the_lane_counts_towards_the_conflation_watermark() -> None:
+    """Ticks the consumer has already taken into its lane still count as queued."""
+    d = Dispatcher(conflate_depth=3)
+    seen: list[MarketData] = []
+    entered, release = threading.Event(), threading.Event()
+
+    def on_tick(event: MarketData) -> None:
+        seen.append(event)
+        if event.symbol == "X" and event.price == 1:
+            entered.set()
+            release.wait(30)
+
+    d.subscribe(MarketData, on_tick, "on_tick")
+    d.publish(md("X", 1))
+    d.publish(md("X", 2))
+    d.start()
+    assert entered.wait(10)  # X2 waits in the market-data lane
+    for price in (1, 2, 3, 4):
+        d.publish(md("Y", price))
+    release.set()
+    assert d.stop(drain=True) == []
+    assert [(e.symbol, int(e.price)) for e in seen] == [
+        ("X", 1), ("X", 2), ("Y", 1), ("Y", 2), ("Y", 4)]
+    assert d.conflated == 1
+
+
+def test_an_event_class_whose_priority_has_no_lane_is_refused() -> None:
+    """Priorities are the five of ``Priority``; anything else is a programming error, caught
+    when subscribing or publishing, never inside the dispatcher thread."""
+
+    class Odd(Event):
+        priority: ClassVar[int] = 7
+
+    class Negative(Event):
+        priority: ClassVar[int] = -1
+
+    d = Dispatcher()
+    for cls in (Odd, Negative):
+        with pytest.raises(ValueError, match="priority"):
+            d.subscribe(cls, lambda e: None)
+        with pytest.raises(ValueError, match="priority"):
+            d.publish(cls())
+    assert d.queue_depth == 0
 
 
 def test_handlers_run_in_subscription_order_for_their_exact_type_only() -> None:

@@ -53,7 +53,7 @@ def engine_latency(rate_hz: int, duration_s: float, drain_timeout_s: float) -> J
     probe = LatencyProbe(capacity)
     engine = build_engine(probe, throughput_settings())
     source = TickSource()
-    publish = engine.publish
+    publish = engine.dispatcher.publish  # what engine.start() hands every feed
     make = source.trusted
 
     def emit(i: int) -> None:

@@ -47,7 +47,7 @@ class _Injector:
         self.thread = threading.Thread(target=self._run, name="bench-injector", daemon=True)
 
     def _run(self) -> None:
-        publish = self._engine.publish
+        publish = self._engine.dispatcher.publish  # as a broker thread is given
         i = 0
         next_due = time.perf_counter()
         while not self.stop.is_set():
@@ -119,7 +119,7 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
     depth_max = [0]
 
     def produce(k: int) -> None:
-        publish = engine.publish
+        publish = engine.dispatcher.publish  # what engine.start() hands every feed
         make = source.trusted
         i = k
         step = sizes.overload_producers
