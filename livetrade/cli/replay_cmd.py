@@ -25,7 +25,7 @@ def _decimal_arg(text: str, name: str) -> Decimal:
 def replay_command(args: argparse.Namespace) -> int:
     from livetrade.cli.output import print_error
     from livetrade.loader import load_strategy, parse_param
-    from livetrade.logs import configure_logging
+    from livetrade.logs import configure_logging, flush_logs
     from livetrade.replay import ReplayProgress, run_replay
 
     configure_logging(args.log_format or "console", args.log_level or "warning")
@@ -58,8 +58,10 @@ def replay_command(args: argparse.Namespace) -> int:
                             slippage_bps=slippage,
                             on_bad_row="fail" if args.strict else "skip", progress=progress)
     except LiveTradeError as exc:
+        flush_logs()
         print_error(exc)
         return 1
+    flush_logs()  # log lines are rendered on their own thread: theirs come before the summary
     elapsed = time.monotonic() - started
     if show:
         print(file=sys.stderr)

@@ -14,7 +14,7 @@ from livetrade.errors import LiveTradeError
 def run_command(args: argparse.Namespace) -> int:
     from livetrade.app import build_engine
     from livetrade.cli.output import StatusPrinter, print_error
-    from livetrade.logs import configure_logging
+    from livetrade.logs import configure_logging, flush_logs
 
     try:
         config = load_config(args.config) if args.config else LiveTradeConfig()
@@ -31,12 +31,14 @@ def run_command(args: argparse.Namespace) -> int:
                                     status_interval_s=config.engine.status_interval_s,
                                     stop_when_feeds_done=True)
     except LiveTradeError as exc:  # e.g. recovery refused to start: say why and what to do
+        flush_logs()  # the engine's last lines (rendered on the log thread) come first
         status.finish()
         print_error(exc)
         return 1
     finally:
         if isinstance(engine.broker, PaperBroker):
             engine.broker.close()
+    flush_logs()
     status.finish()
     final = engine.status()
     summary = {
