@@ -149,7 +149,8 @@ def test_orders_are_refused_while_the_book_is_being_reconciled_for_a_resume() ->
 def test_a_dead_venue_is_noticed_with_no_order_in_flight() -> None:
     broker, venue, events, _ = shadowing("manual")
     venue.down = True  # nothing is sent: only the watchdog's pings find out
-    assert wait_until(lambda: broker.mode is Mode.SHADOW, 15)
+    assert wait_until(lambda: mode_changes(events) == [("live", "shadow")], 15)
+    assert broker.mode is Mode.SHADOW
     [change] = [e for e in events if isinstance(e, SystemErrorEvent)
                 and e.error_type == "ModeChange"]
     assert "no successful call" in change.context["reason"]
