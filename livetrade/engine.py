@@ -50,6 +50,7 @@ from livetrade.events import (
     SystemErrorEvent,
 )
 from livetrade.feeds.base import DataFeed
+from livetrade.logs import flush_logs
 from livetrade.order_manager import OrderManager, OrderRouter
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
@@ -589,6 +590,9 @@ class LiveTradingEngine:
 
 
 def _force_exit(signum: int, frame: FrameType | None) -> None:
+    """A second signal: out now, after at most a second for the queued log lines (the
+    log writer takes no lock a signal handler could be waiting on)."""
+    flush_logs(1.0)
     os._exit(128 + signum)
 
 

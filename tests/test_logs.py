@@ -246,3 +246,91 @@ def test_lines_logged_before_a_normal_or_crashing_exit_are_all_written(how: str)
     assert [e["n"] for e in events if e["event"] == "line"] == list(range(2000))
     assert events[-1]["event"] == "crash_stop"
     assert time.monotonic() - started < 30
+
+
+def _run_script(body: str, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+    script = "import structlog, sys\nfrom livetrade.logs import configure_logging\n" + body
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
+
+
+def test_a_signal_handler_that_logs_never_deadlocks_the_thread_it_interrupts() -> None:
+    """Handing a line over takes no lock: a handler interrupting a log call can log."""
+    done = _run_script(
+        "import faulthandler, os, signal, time\n"
+        "faulthandler.dump_traceback_later(15, exit=True)\n"
+        "configure_logging('json', 'info', stream=open(os.devnull, 'w'))\n"
+        "log = structlog.get_logger('t')\n"
+        "hits = 0\n"
+        "def on_alarm(signum, frame):\n"
+        "    global hits; hits += 1\n"
+        "    log.warning('signal_seen', n=hits)\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0.0003)\n"
+        "signal.signal(signal.SIGALRM, on_alarm)\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.0003)\n"
+        "end = time.time() + 1.5\n"
+        "while time.time() < end:\n"
+        "    log.info('tick', x=1)\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0)\n"
+        "print('handled', hits)\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 100
+
+
+def test_a_value_whose_repr_logs_is_written_after_close_without_deadlock() -> None:
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out)
+    log = structlog.get_logger("t")
+
+    class Order:
+        def __repr__(self) -> str:
+            log.warning("repr_called")
+            return "Order(1)"
+
+    close_logging()  # the state after exit's hook or a reconfiguration: synchronous writes
+    worker = threading.Thread(target=lambda: log.info("closed_state", order=Order()))
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == [
+        "repr_called", "closed_state"]
+
+
+def test_a_forked_child_writes_its_lines() -> None:
+    done = _run_script(
+        "import os\n"
+        "configure_logging('json', 'info', stream=sys.stdout)\n"
+        "log = structlog.get_logger('t')\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    log.error('child_error_line')\n"
+        "    sys.exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "log.info('parent_after_fork')\n")
+    events = [json.loads(line)["event"] for line in done.stdout.splitlines()]
+    assert sorted(events) == ["child_error_line", "parent_after_fork"]
+
+
+def test_a_stream_that_takes_no_lines_is_reported_at_close_never_silently(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    class StuckStream(io.StringIO):
+        def write(self, text: str) -> int:
+            release.wait(10)
+            return super().write(text)
+
+    report = io.StringIO()
+    monkeypatch.setattr(sys, "__stderr__", report)
+    configure_logging("json", "info", stream=StuckStream())
+    log = structlog.get_logger("t")
+    log.warning("first")  # the writer blocks writing this one
+    assert wait_until(lambda: current_writer() is not None
+                      and current_writer()._queue.qsize() == 0, 5)  # type: ignore[union-attr]
+    for n in range(3):
+        log.error("waiting", n=n)
+    writer = current_writer()
+    assert writer is not None
+    writer.close(0.2)
+    assert "at least 3 queued log line(s) not written" in report.getvalue()
+    release.set()
