@@ -375,3 +375,58 @@ def _replay_prices(engine: LiveTradingEngine, stop: threading.Event) -> None:
         price = Decimal(30000 + 50 * (step % 7))
         engine.publish(MarketData(symbol="BTC/USDT", price=price, volume=Decimal(1),
                                   timestamp=engine.clock.now()))
+
+
+def test_an_engine_stopped_in_shadow_restarts_live_with_the_venues_book(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped (cleanly) while in shadow, with shadow orders and positions in its final
+    checkpoint; restarted when the venue is back: recovery reconciles the restored book to
+    the live account (adopt_broker), so the shadow positions are gone, no shadow order is
+    open or ever sent, and the engine trades live on the venue's book."""
+    venue_state = tmp_path / "sim-state"
+    sim = running_sim(venue_state, balances=BALANCES, price_source="random",
+                      tick_interval_s=0.05)
+    first = sim.__enter__()
+    port, ws_port = first.port, first.ws_port
+    monkeypatch.setenv("LIVETRADE_API_KEY", first.api_key)
+    monkeypatch.setenv("LIVETRADE_API_SECRET", first.api_secret)
+    path = tmp_path / "engine.toml"
+    path.write_text(engine_toml(first.rest_url, first.ws_url,
+                                resilience={**FAST, "degrade_after_s": 1,
+                                            "breaker_fail_max": 2},
+                                state_directory=str(tmp_path / "engine-state")))
+    config = load_config(path)
+    engine = engine_from(config)
+    engine.start()
+    try:
+        assert wait_until(lambda: len(first.orders()) >= 2, 10)
+        stop_prices = threading.Event()
+        pump = threading.Thread(target=_replay_prices, args=(engine, stop_prices),
+                                daemon=True)
+        sim.__exit__(None, None, None)
+        pump.start()
+        assert wait_until(lambda: engine.mode == "shadow", 20)
+        assert wait_until(lambda: any(o.shadow and o.filled_quantity
+                                      for o in engine.orders.all_orders()), 15)
+        stop_prices.set()
+        pump.join(5)
+    finally:
+        engine.stop()
+    shadow_ids = {o.client_order_id for o in engine.orders.all_orders() if o.shadow}
+    assert shadow_ids
+
+    with running_sim(venue_state, balances=BALANCES, price_source="random",
+                     tick_interval_s=0.05, port=port, ws_port=ws_port) as second:
+        again = engine_from(config)
+        again.start()
+        try:
+            assert again.mode == "live"
+            restored = {o.client_order_id: o for o in again.orders.all_orders()}
+            assert not [cid for cid in shadow_ids
+                        if cid in restored and not restored[cid].status.is_terminal]
+            sent_before = len(second.orders())
+            assert wait_until(lambda: len(second.orders()) > sent_before + 1, 15)
+            settle(again, second)
+            assert not shadow_ids & {o["clientOrderId"] for o in second.orders()}
+        finally:
+            again.stop()

@@ -75,11 +75,12 @@ class StormStrategy(Strategy):
 def engine_toml(rest_url: str, ws_url: str, *, resilience: dict[str, Any],
                 strategy_params: dict[str, Any] | None = None, poll_interval_s: float = 0.2,
                 timeout_ms: int = 2000, reconcile_interval_s: float = 0,
-                reconcile_grace_s: float = 30) -> str:
+                reconcile_grace_s: float = 30, state_directory: str | None = None) -> str:
     """An engine config against the simulator at ``rest_url``/``ws_url`` (ccxt binance
     broker, Binance stream feed, :class:`StormStrategy`); ``resilience`` becomes the
     ``[resilience]`` table. Credentials come from ``LIVETRADE_API_KEY``/``_SECRET``.
-    ``reconcile_interval_s`` 0: reconcile only when asked (tests ask)."""
+    ``reconcile_interval_s`` 0: reconcile only when asked (tests ask).
+    ``state_directory``: persist the engine's state there (checkpoints, journal)."""
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -89,6 +90,8 @@ def engine_toml(rest_url: str, ws_url: str, *, resilience: dict[str, Any],
 
     params = ", ".join(f"{k} = {value(v)}" for k, v in (strategy_params or {}).items())
     lines = "\n".join(f"{k} = {value(v)}" for k, v in resilience.items())
+    state_lines = ("" if state_directory is None else
+                   f'directory = "{state_directory}"\naccount_id = "sim"\n')
     return f"""
 [engine]
 market_data_policy = "conflate"
@@ -133,7 +136,7 @@ max_orders_per_second = 5
 [state]
 reconcile_interval_s = {reconcile_interval_s}
 reconcile_grace_s = {reconcile_grace_s}
-
+{state_lines}
 [resilience]
 {lines}
 
