@@ -286,7 +286,7 @@ class CCXTAdapter(BrokerAdapter):
         endpoints the engine needs most in a storm. Blocks."""
         self.polls += 1
         for tracked in self._orders.active():
-            # A submit whose answer was lost: did it land? Asked at polls 1, 2, 4, 8, ...
+            # A submit whose answer was lost: did it land? Asked at polls 1, 3, 7, 15, ...
             # after it was sent (each lookup costs request weight); after many "no", stop.
             if tracked.venue_id or self.polls < tracked.next_lookup_poll:
                 continue
