@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,15 @@ ORDER_POST = ("POST /api/v3/order",)
 
 
 def config_for(tmp_path: Path, sim: SimExchange, monkeypatch: pytest.MonkeyPatch,
-               strategy: dict[str, Any] | None = None, **resilience: Any) -> LiveTradeConfig:
+               strategy: dict[str, Any] | None = None, state_directory: Path | None = None,
+               **resilience: Any) -> LiveTradeConfig:
     monkeypatch.setenv("LIVETRADE_API_KEY", sim.api_key)
     monkeypatch.setenv("LIVETRADE_API_SECRET", sim.api_secret)
     path = tmp_path / "engine.toml"
     path.write_text(engine_toml(sim.rest_url, sim.ws_url, resilience={**FAST, **resilience},
-                                strategy_params=strategy))
+                                strategy_params=strategy,
+                                state_directory=None if state_directory is None
+                                else str(state_directory)))
     return load_config(path)
 
 
@@ -335,14 +338,7 @@ def test_outage_goes_to_shadow_and_back_without_a_shadow_order_at_the_venue(
     engine.start()
     try:
         assert wait_until(lambda: len(first.orders()) >= 2, 10)
-        # the outage: connections refused. The venue's own prices stop with it, so a
-        # second source keeps the strategy deciding (and the shadow venue filling); its
-        # orders are what trip the breaker (the watchdog judges breakers, not polls)
-        stop_prices = threading.Event()
-        pump = threading.Thread(target=_replay_prices, args=(engine, stop_prices),
-                                daemon=True)
-        sim.__exit__(None, None, None)
-        pump.start()
+        end_prices = outage(sim, engine)
         assert wait_until(lambda: engine.mode == "shadow", 20), tally
         assert wait_until(lambda: sum(o.shadow for o in engine.orders.all_orders()) >= 3, 15)
         with running_sim(state, balances=BALANCES, price_source="random",
@@ -352,8 +348,7 @@ def test_outage_goes_to_shadow_and_back_without_a_shadow_order_at_the_venue(
                 assert engine.mode == "shadow"  # stays until the operator says so
                 engine.resume_live("operator resume")
             assert wait_until(lambda: engine.mode == "live", 15)
-            stop_prices.set()
-            pump.join(5)
+            end_prices()
             sent_before = len(second.orders())
             assert wait_until(lambda: len(second.orders()) > sent_before + 1, 15)
             settle(engine, second)
@@ -364,6 +359,22 @@ def test_outage_goes_to_shadow_and_back_without_a_shadow_order_at_the_venue(
     finally:
         engine.stop()
     assert tally.modes == [("live", "shadow"), ("shadow", "live")]
+
+
+def outage(sim: AbstractContextManager[SimExchange], engine: LiveTradingEngine
+           ) -> Callable[[], None]:
+    """The outage: the simulator stops (connections refused). The venue's own prices stop
+    with it, so a second source keeps the strategy deciding (and the shadow venue filling);
+    its orders are what trip the breaker. Returns what stops that second source."""
+    stop = threading.Event()
+    pump = threading.Thread(target=_replay_prices, args=(engine, stop), daemon=True)
+    sim.__exit__(None, None, None)
+    pump.start()
+
+    def end() -> None:
+        stop.set()
+        pump.join(5)
+    return end
 
 
 def _replay_prices(engine: LiveTradingEngine, stop: threading.Event) -> None:
@@ -388,28 +399,17 @@ def test_an_engine_stopped_in_shadow_restarts_live_with_the_venues_book(
                       tick_interval_s=0.05)
     first = sim.__enter__()
     port, ws_port = first.port, first.ws_port
-    monkeypatch.setenv("LIVETRADE_API_KEY", first.api_key)
-    monkeypatch.setenv("LIVETRADE_API_SECRET", first.api_secret)
-    path = tmp_path / "engine.toml"
-    path.write_text(engine_toml(first.rest_url, first.ws_url,
-                                resilience={**FAST, "degrade_after_s": 1,
-                                            "breaker_fail_max": 2},
-                                state_directory=str(tmp_path / "engine-state")))
-    config = load_config(path)
+    config = config_for(tmp_path, first, monkeypatch, degrade_after_s=1, breaker_fail_max=2,
+                        state_directory=tmp_path / "engine-state")
     engine = engine_from(config)
     engine.start()
     try:
         assert wait_until(lambda: len(first.orders()) >= 2, 10)
-        stop_prices = threading.Event()
-        pump = threading.Thread(target=_replay_prices, args=(engine, stop_prices),
-                                daemon=True)
-        sim.__exit__(None, None, None)
-        pump.start()
+        end_prices = outage(sim, engine)
         assert wait_until(lambda: engine.mode == "shadow", 20)
         assert wait_until(lambda: any(o.shadow and o.filled_quantity
                                       for o in engine.orders.all_orders()), 15)
-        stop_prices.set()
-        pump.join(5)
+        end_prices()
     finally:
         engine.stop()
     shadow_ids = {o.client_order_id for o in engine.orders.all_orders() if o.shadow}

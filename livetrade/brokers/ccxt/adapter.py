@@ -78,7 +78,7 @@ _CATCH_UP_FALLBACK_MS = 3_600_000  # an order answer without a creation time: lo
 _FINAL = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired",
           "rejected": "rejected"}
 _ANSWERED_FINAL = frozenset({"closed", *_FINAL})
-_LOOKUP_BACKOFF_CAP = 64  # polls between two lookups of a lost submit, at most
+_LOOKUP_BACKOFF_CAP = 64  # polls between two asks about one order (lookup, catch-up), at most
 
 
 class CCXTAdapter(BrokerAdapter):
@@ -292,8 +292,7 @@ class CCXTAdapter(BrokerAdapter):
                 continue
             if self.get_order(tracked.client_order_id) is None:
                 tracked.misses += 1
-                tracked.next_lookup_poll = self.polls + min(2 ** tracked.misses,
-                                                            _LOOKUP_BACKOFF_CAP)
+                tracked.next_lookup_poll = _backed_off(self.polls, tracked.misses)
                 if tracked.misses >= _GIVE_UP_LOOKUPS:
                     self._orders.forget(tracked.client_order_id)
         active = [t for t in self._orders.active() if t.venue_id]
@@ -340,8 +339,7 @@ class CCXTAdapter(BrokerAdapter):
         if (status in _ANSWERED_FINAL and tracked.filled < filled
                 and self.polls >= tracked.next_catch_up_poll):
             tracked.catch_ups += 1  # backs off if the venue's trades keep disagreeing
-            tracked.next_catch_up_poll = self.polls + min(2 ** tracked.catch_ups,
-                                                          _LOOKUP_BACKOFF_CAP)
+            tracked.next_catch_up_poll = _backed_off(self.polls, tracked.catch_ups)
             self._catch_up_fills(tracked, order)
         if status == "closed":
             tracked.done = True
@@ -555,6 +553,12 @@ def redact_library_logs(secrets: Iterable[str]) -> None:
         logger = logging.getLogger(name)
         if _REDACT not in logger.filters:
             logger.addFilter(_REDACT)
+
+
+def _backed_off(poll: int, tries: int) -> int:
+    """The poll at which to ask again after ``tries`` fruitless asks: 2, 4, 8, ... polls
+    later, at most ``_LOOKUP_BACKOFF_CAP`` (each ask costs the venue's request weight)."""
+    return poll + min(1 << tries, _LOOKUP_BACKOFF_CAP)
 
 
 def _filled(order: Mapping[str, Any]) -> Decimal | None:
