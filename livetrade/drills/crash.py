@@ -43,23 +43,14 @@ from livetrade.drills.crash_sim import (
 )
 from livetrade.drills.crash_sim import write_config as write_sim_config
 from livetrade.drills.kill_points import kill_soon
+from livetrade.drills.seeded import SeededStrategy
 from livetrade.events import MarketData
-from livetrade.strategy import Strategy
 
 ALLOWED = {"fill_missed", "order_missing_at_broker"}
 
 
-class DrillStrategy(Strategy):
+class DrillStrategy(SeededStrategy):
     """A busy, random order flow: market orders, resting limits, cancels."""
-
-    def __init__(self, seed: int = 1) -> None:
-        self._rng = random.Random(seed)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._rng = random.Random(int(state.get("draws", 0)) + 1)
-
-    def get_state(self) -> dict[str, Any]:
-        return {"draws": self._rng.randrange(1 << 30)}
 
     def on_market_data(self, event: MarketData) -> None:
         roll = self._rng.random()

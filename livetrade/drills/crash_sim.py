@@ -24,9 +24,9 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from livetrade.drills.seeded import SeededStrategy
 from livetrade.errors import DataFeedError, StateError
 from livetrade.events import MarketData
-from livetrade.strategy import Strategy
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 START_PRICES = {"BTC/USDT": Decimal("30000"), "ETH/USDT": Decimal("2000")}
@@ -40,20 +40,11 @@ KEY_ENV, SECRET_ENV = "LIVETRADE_DRILL_API_KEY", "LIVETRADE_DRILL_API_SECRET"
 ALLOWED = {"fill_missed", "order_missing_at_broker"}
 
 
-class SimDrillStrategy(Strategy):
+class SimDrillStrategy(SeededStrategy):
     """The drill's busy random flow against the simulator: market orders, resting limits
     a few ticks away, cancels. Quantities are fixed per symbol and prices quantized to the
     venue's tick, so every order passes the venue's filters; sells only what is held, so a
     reject means a real problem rather than noise."""
-
-    def __init__(self, seed: int = 1) -> None:
-        self._rng = random.Random(seed)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._rng = random.Random(int(state.get("draws", 0)) + 1)
-
-    def get_state(self) -> dict[str, Any]:
-        return {"draws": self._rng.randrange(1 << 30)}
 
     def on_market_data(self, event: MarketData) -> None:
         quantity = Decimal(QUANTITIES.get(event.symbol, "0"))
