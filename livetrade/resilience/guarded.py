@@ -145,14 +145,18 @@ class ResilientBroker(BrokerAdapter):
             return result
         return run
 
-    def _guarded(self, group: BreakerGroup, fn: Callable[[], T], timeout_s: float,
+    def _guarded(self, group: BreakerGroup | None, fn: Callable[[], T], timeout_s: float,
                  operation: str, ambiguous: bool = False) -> T:
+        """``fn`` under its deadline, through ``group``'s breaker (``None``: around every
+        breaker), observed and timed; a success marks ``last_success``."""
         observer = self.observer
         started = time.perf_counter()
+
+        def call() -> T:
+            return call_with_deadline(fn, timeout_s, operation=f"{self.name}.{operation}",
+                                      ambiguous=ambiguous, pool=self._pool)
         try:
-            result = self.breakers.call(group, lambda: call_with_deadline(
-                fn, timeout_s, operation=f"{self.name}.{operation}", ambiguous=ambiguous,
-                pool=self._pool))
+            result = call() if group is None else self.breakers.call(group, call)
         except Exception as exc:
             self._observe(observer, operation, started, type(exc).__name__)
             raise
@@ -276,17 +280,7 @@ class ResilientBroker(BrokerAdapter):
         evidence while the ``account`` breaker is open between its probes. One cheap
         call per probe interval is how a dead venue is told from an unlucky one; it
         neither trips nor closes a breaker."""
-        observer = self.observer
-        started = time.perf_counter()
-        try:
-            call_with_deadline(self.inner.ping, self.settings.account_timeout_s,
-                               operation=f"{self.name}.ping", ambiguous=False,
-                               pool=self._pool)
-        except Exception as exc:
-            self._observe(observer, "ping", started, type(exc).__name__)
-            raise
-        self._observe(observer, "ping", started, None)
-        self.last_success = time.monotonic()
+        self._guarded(None, self.inner.ping, self.settings.account_timeout_s, "ping")
 
     # ------------------------------------------------------------------ queries
     def get_positions(self) -> Mapping[str, Decimal]:
