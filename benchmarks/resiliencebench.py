@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from benchmarks.workloads import SYMBOLS, MarkToMarketTrader, throughput_settings
+from benchmarks.workloads import SYMBOLS, EngineRun, MarkToMarketTrader, throughput_settings
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.clock import SystemClock
 from livetrade.engine import LiveTradingEngine
@@ -23,7 +23,7 @@ from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker
 from livetrade.resilience.shadow import DegradeSettings, ShadowingBroker
 
 
-class ResilientTradingPipeline:
+class ResilientTradingPipeline(EngineRun):
     """``full_engine+orders`` with the broker guarded as in production (see module doc)."""
 
     def __init__(self, expected: int, order_every: int) -> None:
@@ -38,16 +38,4 @@ class ResilientTradingPipeline:
             self.engine.portfolio.apply_fill(symbol, Side.BUY, Decimal(10), Decimal(100),
                                              Decimal(0))
         self.strategy.equity = self.engine.portfolio.equity
-        self.publish: Callable[[Event], None] = self.engine.publish
-
-    def start(self) -> None:
-        self.engine.start()
-
-    def wait_done(self, timeout_s: float) -> int | None:
-        return self.strategy.finished_ns if self.strategy.done.wait(timeout_s) else None
-
-    def handled(self) -> int:
-        return self.strategy.seen
-
-    def stop(self) -> None:
-        self.engine.stop()
+        self.publish: Callable[[Event], None] = self.engine.dispatcher.publish

@@ -32,6 +32,7 @@ from benchmarks.resiliencebench import ResilientTradingPipeline
 from benchmarks.statebench import state_settings
 from benchmarks.workloads import (
     NO_CONFLATION_DEPTH,
+    EngineRun,
     MarkToMarket,
     MarkToMarketTrader,
     build_engine,
@@ -102,7 +103,7 @@ class BareDispatcherPipeline:
         self.dispatcher.stop(drain=True, timeout_s=60.0)
 
 
-class EnginePipeline:
+class EnginePipeline(EngineRun):
     """``LiveTradingEngine`` (paper broker, no feeds) with the :class:`MarkToMarket` probe.
 
     Every market data event runs the engine's own handler (mark the book), the paper
@@ -121,18 +122,6 @@ class EnginePipeline:
 
     def _state(self) -> StateManager | None:
         return None
-
-    def start(self) -> None:
-        self.engine.start()
-
-    def wait_done(self, timeout_s: float) -> int | None:
-        return self.strategy.finished_ns if self.strategy.done.wait(timeout_s) else None
-
-    def handled(self) -> int:
-        return self.strategy.seen
-
-    def stop(self) -> None:
-        self.engine.stop()
 
 
 class CheckpointPipeline(EnginePipeline):

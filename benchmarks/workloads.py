@@ -208,6 +208,28 @@ class RoundTripProbe(Strategy):
         self._in_flight = False
 
 
+class EngineRun:
+    """Start, wait for, count and stop an engine driving a :class:`MarkToMarket` probe: the
+    part every engine variant of suite 2 shares (they differ in how the engine is built).
+    Events enter through ``engine.dispatcher.publish``, what ``engine.start()`` hands every
+    feed, so the variants compare the same path."""
+
+    engine: LiveTradingEngine
+    strategy: MarkToMarket
+
+    def start(self) -> None:
+        self.engine.start()
+
+    def wait_done(self, timeout_s: float) -> int | None:
+        return self.strategy.finished_ns if self.strategy.done.wait(timeout_s) else None
+
+    def handled(self) -> int:
+        return self.strategy.seen
+
+    def stop(self) -> None:
+        self.engine.stop()
+
+
 def injected_fill(i: int, symbol: str = SYMBOLS[0]) -> OrderFill:
     """A fill for an order the engine never sent (booked anyway, with a warning event)."""
     return trusted(OrderFill, order_id=f"BX{i}", client_order_id=f"bench-{i}", symbol=symbol,
