@@ -169,7 +169,10 @@ class LiveTradingEngine:
         s = self.strategy
         if self._state_binding is not None:
             self._state_binding.wire(d)  # first: the journal records before memory changes
-        d.subscribe(MarketData, self._on_market_data, "engine.market_data")
+        if self._data_clock is None:  # live: a tick only marks the book
+            d.subscribe(MarketData, self.portfolio.on_market_data, "engine.market_data")
+        else:
+            d.subscribe(MarketData, self._on_market_data, "engine.market_data")
         if type(self.broker).on_market_data is not BrokerAdapter.on_market_data:
             d.subscribe(MarketData, self.broker.on_market_data, f"broker:{self.broker.name}")
         d.subscribe(MarketData, s.on_market_data, "strategy.on_market_data")
@@ -188,13 +191,14 @@ class LiveTradingEngine:
             d.subscribe(error_type, s.on_error, "strategy.on_error")
 
     def _on_market_data(self, event: MarketData) -> None:
+        """Replay (a data clock): time moves with the data, then the book is marked."""
         clock = self._data_clock
-        if clock is not None:
-            if self._schedule_changed or (self._next_trigger is not None
-                                          and event.timestamp >= self._next_trigger):
-                self._run_scheduler_through(clock, event.timestamp)
-            clock.advance_to(event.timestamp)
-        self.portfolio.mark(event.symbol, event.price)
+        assert clock is not None  # subscribed only with a data clock (see _wire)
+        if self._schedule_changed or (self._next_trigger is not None
+                                      and event.timestamp >= self._next_trigger):
+            self._run_scheduler_through(clock, event.timestamp)
+        clock.advance_to(event.timestamp)
+        self.portfolio.on_market_data(event)
 
     def checkpoint(self, reason: str = "requested") -> None:
         """Write a checkpoint now. Call with the dispatcher stopped or in drive mode. Blocks."""

@@ -38,6 +38,11 @@ class LatencyRecorder:
         self.count = 0
         self.max_ns = 0
 
+    def ring(self) -> tuple[list[int], int, int, int]:
+        """(buffer, index mask, count, max): for a writer that records inline in its own
+        loop and writes ``count`` and ``max_ns`` back after (the dispatcher's hot path)."""
+        return self._buf, self._mask, self.count, self.max_ns
+
     def record(self, ns: int) -> None:
         i = self.count
         self._buf[i & self._mask] = ns

@@ -11,6 +11,11 @@ commission is paid from cash and totalled separately, so at every instant::
            = initial_cash + realized_pnl + unrealized_pnl - commissions
 
 A position is marked at the last market price seen, or at its last fill price before any.
+
+``equity()`` is O(1): the book keeps each position's market value (``quantity * mark``) and
+their total up to date as marks and fills arrive, exactly (an unbounded-precision context, so
+the running total never drifts from a fresh sum), because strategies read it on every tick
+and a sum over the whole book per tick grows with the book.
 """
 
 from __future__ import annotations
@@ -18,14 +23,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
-from livetrade.events import Side
+from livetrade.events import MarketData, Side
 from livetrade.state.chunks import ChunkedMap, sync_ordered
 
 ZERO = Decimal(0)
+
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation])
+"""Arithmetic that never rounds (libmpdec sizes each result to its digits): the running
+market value is a sum of products of finite prices and quantities, so it stays exact."""
+_mul = _EXACT.multiply
+_add = _EXACT.add
+_sub = _EXACT.subtract
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,13 @@ class PortfolioSnapshot:
         return position.quantity if position is not None else ZERO
 
 
+class _Mark(NamedTuple):
+    """A price to mark at, shaped like the two fields of MarketData that marking reads."""
+
+    symbol: str
+    price: Decimal
+
+
 class _Position:
     """One symbol's book. ``average_cost`` divides, so it is rounded; ``flow`` and ``closed``
     are sums of products only, so they are exact.
@@ -108,6 +127,9 @@ class Portfolio:
         self._cash = initial_cash
         self._positions: dict[str, _Position] = {}
         self._marks: dict[str, Decimal] = {}
+        # Market value per position (quantity x its mark, exact) and their exact total.
+        self._values: dict[str, Decimal] = {}
+        self._value = ZERO
         # Symbols with a market price: those marked before the last capture, and since.
         self._market_marked: set[str] = set()
         self._marks_dirty: set[str] = set()
@@ -141,7 +163,15 @@ class Portfolio:
                 realized += self._book(symbol, -fee_in_kind, ZERO)
             if symbol not in self._marks_dirty and symbol not in self._market_marked:
                 self._marks[symbol] = price  # no market price yet: mark at the last fill
+            self._revalue(symbol)
             return realized
+
+    def _revalue(self, symbol: str) -> None:
+        """Bring ``symbol``'s market value and the total up to date. Locked."""
+        pos = self._positions[symbol]
+        value = _mul(pos.quantity, self._marks.get(symbol, pos.average_cost))
+        self._value = _add(_sub(self._value, self._values.get(symbol, ZERO)), value)
+        self._values[symbol] = value
 
     def _book(self, symbol: str, signed: Decimal, price: Decimal) -> Decimal:
         """Move the position by ``signed`` at ``price`` (cash is the caller's). Locked."""
@@ -175,9 +205,21 @@ class Portfolio:
 
     def mark(self, symbol: str, price: Decimal) -> None:
         """Record the latest market price of ``symbol`` for mark-to-market."""
+        self.on_market_data(_Mark(symbol, price))
+
+    def on_market_data(self, event: MarketData | _Mark) -> None:
+        """:meth:`mark` at the event's price: the dispatcher's handler for every tick
+        (subscribed directly, so a tick costs one Python call here, not two)."""
+        symbol = event.symbol
+        price = event.price
         with self.lock:
             self._marks[symbol] = price
             self._marks_dirty.add(symbol)  # folded into _market_marked at the next capture
+            old = self._values.get(symbol)
+            if old is not None:  # a position (possibly flat) exists: its value moves
+                value = _mul(self._positions[symbol].quantity, price)
+                self._values[symbol] = value
+                self._value = _add(_sub(self._value, old), value)
 
     def position(self, symbol: str) -> Decimal:
         with self.lock:
@@ -193,12 +235,9 @@ class Portfolio:
             return self._marks.get(symbol)
 
     def equity(self) -> Decimal:
+        """Cash plus every position at its mark. O(1): the total is kept as marks move."""
         with self.lock:
-            return self._cash + sum(
-                (p.quantity * self._marks.get(s, p.average_cost)
-                 for s, p in self._positions.items()),
-                ZERO,
-            )
+            return self._cash + self._value
 
     def snapshot(self) -> PortfolioSnapshot:
         with self.lock:
@@ -246,6 +285,7 @@ class Portfolio:
                 pos.average_cost = self._marks.get(symbol, pos.average_cost)
             pos.quantity = quantity
             pos.flow = -quantity * pos.average_cost
+            self._revalue(symbol)
 
     def override_cash(self, cash: Decimal) -> None:
         with self.lock:
@@ -330,10 +370,16 @@ class Portfolio:
         export_marked: ChunkedMap[str, None] = ChunkedMap(tag="marked")
         for symbol in market_marked:
             export_marked.set(symbol, None)
+        values = {symbol: _mul(p.quantity, marks.get(symbol, p.average_cost))
+                  for symbol, p in positions.items()}
+        total = ZERO
+        for value in values.values():
+            total = _add(total, value)
         with self.lock:
             self._initial_cash, self._cash, self._commissions = initial, cash, commissions
             self._positions = positions
             self._marks = marks
+            self._values, self._value = values, total
             self._market_marked = market_marked
             self._marks_dirty = set()
             self._export_positions = export_positions

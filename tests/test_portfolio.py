@@ -322,3 +322,54 @@ def test_an_overwritten_position_keeps_what_its_cycle_had_realized() -> None:
     book.apply_fill("X", Side.BUY, Decimal(1), Decimal(100), Decimal(0))
     assert book.apply_fill("X", Side.SELL, Decimal(1), Decimal(101), Decimal(0)) == 1
     assert book.snapshot().realized_pnl == 11
+
+
+# ---------------------------------------------------------------- equity kept incrementally
+
+overrides = st.tuples(st.just("override"), symbols,
+                      st.decimals(min_value=Decimal(-500), max_value=Decimal(500), places=3))
+fees_in_kind = st.tuples(st.just("fee_in_kind"), symbols, quantities, prices)
+restores = st.tuples(st.just("restore"))
+
+
+@given(story=st.lists(st.one_of(fills_, marks, overrides, fees_in_kind, restores), max_size=40))
+def test_equity_is_kept_as_marks_move_yet_always_equals_a_fresh_sum(
+        story: list[tuple[object, ...]]) -> None:
+    """``equity()`` is O(1) (a running total), so every way the book changes (fills, fees
+    taken in kind, marks, reconciliation overrides, a restore from a checkpoint) must keep
+    it equal to the sum over the snapshot's positions, to the last digit."""
+    p = Portfolio(INITIAL)
+    for step in story:
+        kind = step[0]
+        if kind == "fill":
+            _, symbol, side, q, price, fee = step
+            p.apply_fill(symbol, side, q, price, fee)  # type: ignore[arg-type]
+        elif kind == "mark":
+            p.mark(step[1], step[2])  # type: ignore[arg-type]
+        elif kind == "override":
+            p.override_position(step[1], step[2])  # type: ignore[arg-type]
+        elif kind == "fee_in_kind":
+            _, symbol, q, price = step
+            p.apply_fill(symbol, BUY, q, price, Decimal(0),  # type: ignore[arg-type]
+                         fee_in_kind=q / 100)  # type: ignore[operator]
+        else:
+            restored = Portfolio(Decimal(0))
+            restored.restore_state(p.export_state())
+            p = restored
+        s = p.snapshot()
+        assert p.equity() == s.cash + sum((q.quantity * q.mark_price
+                                           for q in s.positions.values()), Decimal(0))
+
+
+def test_the_running_total_does_not_drift_through_many_digit_marks() -> None:
+    """A running total kept at 28 digits would round on every many-digit mark and drift;
+    after marking back to short prices the equity must be the exact short sum again."""
+    p = Portfolio(Decimal(0))
+    p.apply_fill("A", BUY, Decimal("12345.123456789"), Decimal("0.000000001"), Decimal(0))
+    p.apply_fill("B", BUY, Decimal("0.000000001"), Decimal("98765.4321"), Decimal(0))
+    for k in range(1, 200):
+        p.mark("A", Decimal(f"1{k}.123456789123456789123"))
+        p.mark("B", Decimal(f"9{k}.987654321987654321987"))
+    p.mark("A", Decimal(2))
+    p.mark("B", Decimal(3))
+    assert p.equity() == p.cash() + Decimal("12345.123456789") * 2 + Decimal("0.000000001") * 3

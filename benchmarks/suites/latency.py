@@ -32,6 +32,8 @@ from benchmarks.workloads import (
 TITLE = "latency: paced single producer, publish -> strategy (us)"
 SUSTAIN_OFFERED_FRACTION = 0.95
 SUSTAIN_BACKLOG_S = 0.020
+P99_TARGETS_US: dict[int, float] = {10_000: 100.0, 50_000: 1_000.0}
+"""The issue's targets: publish -> strategy done p99 below these at these offered rates."""
 
 
 def sustained(run: PacedRun) -> bool:
@@ -119,8 +121,13 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         base = f"floor {latency_text(floor_lat)}"
         result.rows.append(Row(f"@ {rate:,}/s publish->strategy start p50/p99/p99.9/max",
                                latency_text(start), baseline=base))
+        p99_target = P99_TARGETS_US.get(rate)
+        target_name = f"p99_us_at_{rate // 1000}k_per_s" if p99_target is not None else ""
+        if p99_target is not None:
+            result.targets[target_name] = Target(float(done["p99_us"]), p99_target, "<",
+                                                 note="publish -> strategy done")
         result.rows.append(Row(f"@ {rate:,}/s publish->strategy done",
-                               latency_text(done)))
+                               latency_text(done), target=target_name))
         result.rows.append(Row(
             f"@ {rate:,}/s offered / max queue depth / sustained",
             f"{engine['offered_hz']:,}/s / {engine['max_depth']:,} / "

@@ -17,13 +17,15 @@ import time
 from decimal import Decimal
 
 from benchmarks.config import Sizes
-from benchmarks.results import Row, SuiteResult
+from benchmarks.results import Row, SuiteResult, Target
 from benchmarks.stats import rss_mb, settle
 from benchmarks.workloads import MarkToMarket, Progress, TickSource, build_engine
 from livetrade.engine import EngineSettings
 from livetrade.events import MarketData, OrderFill, Side
 
 TITLE = "memory: RSS growth over a long run through the engine"
+FLAT_MB = 1.0
+"""'Flat after warm-up': the second half of the run may add at most this much RSS."""
 
 
 class _Trader(MarkToMarket):
@@ -135,7 +137,7 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         Row("RSS at warm-up / end / peak",
             f"{warm_rss:.1f} / {end_rss:.1f} / {peak:.1f} MB"),
         Row("RSS growth (total / second half of run)",
-            f"{growth:+.2f} MB / {second_half:+.2f} MB"),
+            f"{growth:+.2f} MB / {second_half:+.2f} MB", target="flat_after_warmup"),
         Row("pymalloc blocks / gc-tracked objects, growth",
             f"{end_blocks - warm_blocks:+,} / {end_objects - warm_objects:+,}",
             baseline=f"at warm-up {warm_blocks:,} / {warm_objects:,}"),
@@ -147,6 +149,8 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
                         "(both at warm-up and after the queue drained, engine still up). Order "
                         "history is kept up to closed_orders_kept (10,000 orders), so some "
                         "block growth per order is expected until that cap.")
+    result.targets["flat_after_warmup"] = Target(
+        round(second_half, 2), FLAT_MB, "<=", note="RSS growth (MB) in the run's second half")
     result.notes.append("No timing target here: the run length is whatever fits the mode's "
                         "time budget; growth in the second half separates a leak from "
                         "bounded buffers still filling.")
