@@ -350,8 +350,9 @@ def test_equity_is_kept_as_marks_move_yet_always_equals_a_fresh_sum(
             p.override_position(step[1], step[2])  # type: ignore[arg-type]
         elif kind == "fee_in_kind":
             _, symbol, q, price = step
+            assert isinstance(q, Decimal)
             p.apply_fill(symbol, BUY, q, price, Decimal(0),  # type: ignore[arg-type]
-                         fee_in_kind=q / 100)  # type: ignore[operator]
+                         fee_in_kind=q / 100)
         else:
             restored = Portfolio(Decimal(0))
             restored.restore_state(p.export_state())

@@ -124,7 +124,9 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         p99_target = P99_TARGETS_US.get(rate)
         target_name = f"p99_us_at_{rate // 1000}k_per_s" if p99_target is not None else ""
         if p99_target is not None:
-            result.targets[target_name] = Target(float(done["p99_us"]), p99_target, "<",
+            p99 = done["p99_us"]
+            assert isinstance(p99, int | float)
+            result.targets[target_name] = Target(float(p99), p99_target, "<",
                                                  note="publish -> strategy done")
         result.rows.append(Row(f"@ {rate:,}/s publish->strategy done",
                                latency_text(done), target=target_name))
