@@ -29,6 +29,7 @@ from livetrade.events import (
     OrderReject,
     Side,
     SystemErrorEvent,
+    trade_tick,
     trusted,
 )
 from livetrade.logs import LogFormat, close_logging, configure_logging, resume_logging
@@ -46,8 +47,9 @@ Progress = Callable[[str], None]
 class TickSource:
     """Builds ticks the way feeds do: a fresh ``datetime.now(UTC)``, prices from a fixed walk.
 
-    ``trusted(i)`` uses :func:`livetrade.events.trusted` (what the simulated feed and the
-    paper broker do); ``validated(i)`` runs pydantic validation (what the CSV reader does).
+    ``trusted(i)`` uses :func:`livetrade.events.trade_tick` (what the simulated feed and the
+    websocket trade decoders do); ``validated(i)`` runs pydantic validation (what the CSV
+    reader does).
     Symbols take turns; prices cycle through 256 pre-built ``Decimal`` values so the
     producer measures event construction, not ``Decimal`` arithmetic.
     """
@@ -59,9 +61,8 @@ class TickSource:
         self.volume = Decimal(5)
 
     def trusted(self, i: int) -> MarketData:
-        return trusted(MarketData, symbol=self.symbols[i % self._n],
-                       timestamp=datetime.now(UTC), price=self.prices[i & 255],
-                       volume=self.volume)
+        return trade_tick(self.symbols[i % self._n], datetime.now(UTC), self.prices[i & 255],
+                          self.volume)
 
     def validated(self, i: int) -> MarketData:
         return MarketData(symbol=self.symbols[i % self._n], timestamp=datetime.now(UTC),

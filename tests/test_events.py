@@ -25,6 +25,7 @@ from livetrade.events import (
     Side,
     SystemError,
     SystemErrorEvent,
+    trade_tick,
     trusted,
 )
 
@@ -135,6 +136,24 @@ def test_trusted_builds_an_event_equal_to_a_validated_one() -> None:
     assert hash(fast) == hash(validated)
     assert fast.bid is None and fast.close is None  # unset optional fields get defaults
     assert type(fast) is MarketData
+
+
+def test_a_trade_tick_is_the_same_event_a_validated_tick_is() -> None:
+    """``trade_tick`` (the feeds' fast path) builds exactly what validation builds: same
+    value, hash, set fields and serialisation, every MarketData field present (so a field
+    added to MarketData without updating ``trade_tick`` fails here), and frozen."""
+    validated = MarketData(symbol="X", timestamp=T0, price=D("1.25"), volume=D(3))
+    fast = trade_tick("X", T0, D("1.25"), D(3))
+    assert fast == validated and hash(fast) == hash(validated)
+    assert type(fast) is MarketData
+    assert fast.model_fields_set == validated.model_fields_set
+    assert fast.model_dump() == validated.model_dump()
+    assert fast.model_dump_json(exclude_unset=True) == validated.model_dump_json(
+        exclude_unset=True)
+    assert list(fast.__dict__) == list(MarketData.model_fields)
+    with pytest.raises(ValidationError):
+        fast.price = D(2)  # type: ignore[misc]
+    assert fast.model_fields_set is not trade_tick("X", T0, D(1), D(1)).model_fields_set
 
 
 def test_trusted_fills_defaults_and_stays_frozen() -> None:

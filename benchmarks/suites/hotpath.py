@@ -39,7 +39,7 @@ from benchmarks.workloads import (
 )
 from livetrade.dispatcher import Dispatcher
 from livetrade.engine import EngineSettings, LiveTradingEngine
-from livetrade.events import MarketData
+from livetrade.events import MarketData, trusted
 from livetrade.logs import configure_logging
 
 TITLE = "hotpath: per-event cost by stage, single thread (us/event)"
@@ -139,12 +139,19 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         for i in range(count):
             source.trusted(i)
 
+    def build_generic(count: int) -> None:
+        symbols, prices, volume = source.symbols, source.prices, source.volume
+        for i in range(count):
+            trusted(MarketData, symbol=symbols[i % len(symbols)], timestamp=datetime.now(UTC),
+                    price=prices[i & 255], volume=volume)
+
     def build_validated(count: int) -> None:
         for i in range(count):
             source.validated(i)
 
     stages["datetime.now(UTC)"] = _best_us(n, now_only)
-    stages["build event: trusted() incl. now"] = _best_us(n, build_trusted)
+    stages["build event: trade_tick() incl. now"] = _best_us(n, build_trusted)
+    stages["build event: trusted(MarketData, ...) incl. now"] = _best_us(n, build_generic)
     stages["build event: MarketData() validated incl. now"] = _best_us(n, build_validated)
 
     holder: list[Dispatcher] = []
@@ -176,8 +183,9 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
     ctx = engine.context
 
     def marks(count: int) -> None:
+        mark = book.on_market_data  # what the engine subscribes in live mode
         for e in events[:count]:
-            book.mark(e.symbol, e.price)
+            mark(e)
 
     def broker_md(count: int) -> None:
         for e in events[:count]:
@@ -192,7 +200,7 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
             ctx.last_price(e.symbol)
             _ = ctx.portfolio.equity
 
-    stages["engine handler: Portfolio.mark"] = _best_us(n, marks)
+    stages["engine handler: Portfolio.on_market_data (mark)"] = _best_us(n, marks)
     stages["paper broker on_market_data"] = _best_us(n, broker_md)
     stages["strategy: last_price + Portfolio.equity()"] = _best_us(n, strategy_md)
     stages["(alt) last_price + ctx.portfolio.equity (snapshot)"] = _best_us(n, snapshot_equity)

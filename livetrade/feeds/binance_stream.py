@@ -28,7 +28,7 @@ from typing import Any
 from livetrade.clock import Clock
 from livetrade.config import BinanceStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
-from livetrade.events import MarketData, trusted
+from livetrade.events import MarketData, trade_tick, trusted
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
@@ -108,9 +108,9 @@ class BinanceStreamFeed(WebSocketFeed):
             raise BadFrame("bad_shape", f"payload symbol {str(data.get('s'))[:20]!r} "
                                         f"on stream {name}")
         if kind in ("trade", "aggTrade"):
-            return [trusted(MarketData, symbol=symbol, timestamp=ms_field(data, "T"),
-                            price=decimal_field(data, "p", positive=True),
-                            volume=decimal_field(data, "q", positive=False))]
+            return [trade_tick(symbol, ms_field(data, "T"),
+                               decimal_field(data, "p", positive=True),
+                               decimal_field(data, "q", positive=False))]
         if kind == "bookTicker":
             return [self._quote(symbol, data)]
         return self._bar(symbol, as_object(data.get("k"), "kline"))

@@ -28,7 +28,7 @@ from typing import Any
 from livetrade.clock import Clock
 from livetrade.config import BybitStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
-from livetrade.events import MarketData, trusted
+from livetrade.events import MarketData, trade_tick, trusted
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
@@ -145,9 +145,8 @@ class BybitStreamFeed(WebSocketFeed):
     def _trade(symbol: str, wire_id: str, t: dict[str, Any]) -> MarketData:
         if t.get("s") != wire_id:
             raise BadFrame("bad_shape", f"trade symbol {str(t.get('s'))[:20]!r}")
-        return trusted(MarketData, symbol=symbol, timestamp=ms_field(t, "T"),
-                       price=decimal_field(t, "p", positive=True),
-                       volume=decimal_field(t, "v", positive=False))
+        return trade_tick(symbol, ms_field(t, "T"), decimal_field(t, "p", positive=True),
+                          decimal_field(t, "v", positive=False))
 
     def _quote(self, symbol: str, t: dict[str, Any], frame: dict[str, Any]) -> MarketData:
         stamp_key = "ts" if "ts" in frame else "time"

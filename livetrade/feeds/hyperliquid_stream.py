@@ -27,7 +27,7 @@ from typing import Any
 from livetrade.clock import Clock
 from livetrade.config import HyperliquidStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
-from livetrade.events import MarketData, trusted
+from livetrade.events import MarketData, trade_tick, trusted
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
 from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
@@ -110,9 +110,8 @@ class HyperliquidStreamFeed(WebSocketFeed):
         symbol = self._by_coin.get(str(t.get("coin")))
         if symbol is None:
             raise BadFrame("unknown_stream", f"trade of coin {str(t.get('coin'))[:20]!r}")
-        return trusted(MarketData, symbol=symbol, timestamp=ms_field(t, "time"),
-                       price=decimal_field(t, "px", positive=True),
-                       volume=decimal_field(t, "sz", positive=False))
+        return trade_tick(symbol, ms_field(t, "time"), decimal_field(t, "px", positive=True),
+                          decimal_field(t, "sz", positive=False))
 
     def _mids(self, mids: dict[str, Any]) -> list[MarketData]:
         now = self._clock.now()

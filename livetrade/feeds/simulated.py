@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from livetrade.brokers.base import EventSink
 from livetrade.clock import Clock
-from livetrade.events import MarketData, trusted
+from livetrade.events import MarketData, trade_tick
 from livetrade.feeds.base import DataFeed
 
 
@@ -74,12 +74,11 @@ class SimulatedFeed(DataFeed):
             symbol = symbols[n % len(symbols)]
             price = max(floor, prices[symbol] * math.exp(rng.gauss(0.0, self.volatility)))
             prices[symbol] = price
-            event = trusted(
-                MarketData,
-                symbol=symbol,
-                timestamp=self._clock.now(),
-                price=(Decimal(repr(price)) / quantum).to_integral_value() * quantum,
-                volume=Decimal(rng.randint(1, 100)),
+            event = trade_tick(
+                symbol,
+                self._clock.now(),
+                (Decimal(repr(price)) / quantum).to_integral_value() * quantum,
+                Decimal(rng.randint(1, 100)),
             )
             sink(event)
             n += 1
