@@ -210,7 +210,9 @@ class Dispatcher:
         routes = self._routes
         # LatencyRecorder.record, inlined: one Python call less per event. The counters
         # are written back when this run of the lane ends (readers see them a batch late).
+        # A subclass (the monitor's histogram recorder) records more: it is called instead.
         recorder = self.latency
+        record = None if recorder.__class__ is LatencyRecorder else recorder.record
         ring, mask, count, worst = recorder.ring()
         gate = self._md_gate
         tick = self._tick
@@ -225,10 +227,13 @@ class Dispatcher:
                         event = self._conflated.pop(event.symbol)
                     cls = MarketData
                 waited = perf_counter_ns() - item[1]
-                ring[count & mask] = waited
-                count += 1
-                if waited > worst:
-                    worst = waited
+                if record is None:
+                    ring[count & mask] = waited
+                    count += 1
+                    if waited > worst:
+                        worst = waited
+                else:
+                    record(waited)
                 route = routes[cls]
                 route.count += 1
                 tick += 1
@@ -250,7 +255,8 @@ class Dispatcher:
                     return done
         finally:
             self._tick = tick
-            recorder.count, recorder.max_ns = count, worst
+            if record is None:
+                recorder.count, recorder.max_ns = count, worst
 
     def _dispatch_timed(self, handlers: tuple[tuple[str, Handler], ...], event: Any) -> None:
         """The same as the handler loop above, timing each handler (one event in 64:
