@@ -1,7 +1,7 @@
 """How big each suite runs in each mode. One frozen value per mode; suites read, never write.
 
-``full`` aims at a few minutes in total, ``quick`` at about a minute, ``smoke`` at a few
-seconds (the test suite checks the JSON shape with it; its figures mean nothing).
+``full`` aims at a few minutes per suite (memory: up to 10M events, at most 5 minutes),
+``quick`` at about a minute, ``smoke`` at a few seconds (the test suite checks the JSON shape with it; its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ SIZES: dict[Mode, Sizes] = {
         checkpoint_latency_books=(10, 1_000, 10_000), checkpoint_latency_duration_s=3.0,
         restore_kill_books=(10, 1_000),
         replay_bars=6_300, replay_ticks=1_000_000,
-        memory_max_events=10_000_000, memory_duration_s=60.0, memory_warmup_events=100_000,
+        memory_max_events=10_000_000, memory_duration_s=300.0, memory_warmup_events=100_000,
         memory_order_every=1_000,
         hotpath_events=50_000,
     ),
