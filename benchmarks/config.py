@@ -1,7 +1,8 @@
 """How big each suite runs in each mode. One frozen value per mode; suites read, never write.
 
 ``full`` aims at a few minutes per suite (memory: up to 10M events, at most 5 minutes),
-``quick`` at about a minute, ``smoke`` at a few seconds (the test suite checks the JSON shape with it; its figures mean nothing).
+``quick`` at about a minute, ``smoke`` at a few seconds (the test suite checks the JSON
+shape with it; its figures mean nothing).
 """
 
 from __future__ import annotations
