@@ -50,6 +50,7 @@ from livetrade.events import (
     SystemErrorEvent,
     trusted,
 )
+from livetrade.logs import enabled_for
 from livetrade.order_records import (
     order_from_dict,
     order_to_dict,
@@ -177,9 +178,10 @@ class OrderManager:
                     return cid
             self._move(order, S.SUBMITTED)
             self.submitted += 1
-        _log.info("order_submitted", client_order_id=cid, symbol=request.symbol,
-                  side=request.side.value, quantity=str(request.quantity),
-                  order_type=request.order_type.value)
+        if enabled_for("info"):  # filtered out, the call would still cost a bound logger
+            _log.info("order_submitted", client_order_id=cid, symbol=request.symbol,
+                      side=request.side.value, quantity=str(request.quantity),
+                      order_type=request.order_type.value)
         router = self._router
         if router is None:
             raise OrderStateError("order manager has no router; is the engine started?")

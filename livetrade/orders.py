@@ -118,8 +118,25 @@ def _positive(value: Decimal | None, name: str) -> Decimal:
     return value
 
 
+_VALIDATED = "_validated"
+_mark = object.__setattr__
+
+
 def validate_request(request: OrderRequest) -> None:
-    """Raise ``InvalidOrderError`` if the request is malformed; return quietly if not."""
+    """Raise ``InvalidOrderError`` if the request is malformed; return quietly if not.
+
+    A request that passed is marked as such (it is immutable, so it stays valid): the
+    order manager's check and the broker's own edge check then cost one validation, not
+    two. The mark lives outside the dataclass fields, so equality, ``repr`` and
+    ``replace`` are unaffected (a replaced copy is validated afresh).
+    """
+    if _VALIDATED in request.__dict__:
+        return
+    _check(request)
+    _mark(request, _VALIDATED, True)
+
+
+def _check(request: OrderRequest) -> None:
     if not request.symbol:
         raise InvalidOrderError("symbol must not be empty", field="symbol")
     _positive(request.quantity, "quantity")

@@ -94,9 +94,11 @@ class Batch:
         return not (self.events or self.resting or self.closed)
 
 
-@dataclass(frozen=True)
-class VenueView:
-    """The venue's state right after a batch was applied: what a ledger may persist."""
+class VenueView(NamedTuple):
+    """The venue's state right after a batch was applied: what a ledger may persist.
+
+    A named tuple, not a frozen dataclass: one is built per order change, on the dispatcher
+    thread, and the memory ledger never reads it."""
 
     working: Mapping[str, Working]
     account: Portfolio
@@ -166,7 +168,9 @@ class MemoryLedger:
     """History of a venue without a store: the newest closed orders and fills, bounded."""
 
     def __init__(self, fill_history: int, closed_order_history: int) -> None:
-        self._closed: OrderedDict[str, PaperOrder] = OrderedDict()
+        # The closed order as the batch had it; its PaperOrder view is built only when asked
+        # for (get_order), not for every order that closes.
+        self._closed: OrderedDict[str, tuple[Working, PaperOrderStatus, str]] = OrderedDict()
         self._closed_capacity = closed_order_history
         self._fills: deque[FillRow] = deque(maxlen=fill_history)
         self._high_water: datetime | None = None
@@ -175,16 +179,21 @@ class MemoryLedger:
         return client_order_id in self._closed
 
     def closed_order(self, client_order_id: str) -> PaperOrder | None:
-        return self._closed.get(client_order_id)
+        closed = self._closed.get(client_order_id)
+        if closed is None:
+            return None
+        working, status, reason = closed
+        return working.view(status, reason)
 
     def fills_since(self, since: datetime) -> list[OrderFill]:
         return collect_since(((row.high_water, row) for row in reversed(self._fills)), since)
 
     def record(self, batch: Batch, venue: VenueView) -> None:
-        for cid, (working, status, reason) in batch.closed.items():
-            self._closed[cid] = working.view(status, reason)
-            if len(self._closed) > self._closed_capacity:
-                self._closed.popitem(last=False)
+        closed = self._closed
+        for cid, entry in batch.closed.items():
+            closed[cid] = entry
+            if len(closed) > self._closed_capacity:
+                closed.popitem(last=False)
         for f in batch.fills:
             if self._high_water is None or f.timestamp > self._high_water:
                 self._high_water = f.timestamp
