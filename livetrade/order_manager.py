@@ -57,6 +57,8 @@ from livetrade.order_records import (
     request_to_dict,
 )
 from livetrade.orders import (
+    TERMINAL_STATES,
+    TRANSITIONS,
     ClientOrderIdGenerator,
     Order,
     OrderRequest,
@@ -246,9 +248,11 @@ class OrderManager:
     # ------------------------------------------------------------ broker side
     def on_accepted(self, event: OrderAccepted) -> None:
         with self.lock:
-            order = self._lookup(event.client_order_id, event)
+            order = self._open.get(event.client_order_id)
             if order is None:
+                self._lookup(event.client_order_id, event)  # logs the stale update
                 return
+            self._changed.add(order.client_order_id)
             order.broker_order_id = event.order_id or order.broker_order_id
             order.shadow = order.shadow or event.shadow
             if order.status is S.SUBMITTED:
@@ -288,7 +292,7 @@ class OrderManager:
             if total > order.request.quantity:
                 self._report("overfill", f"order {cid} filled {total} of {order.request.quantity}",
                              Severity.CRITICAL, client_order_id=cid)
-            if order.status.is_terminal:
+            if order.status in TERMINAL_STATES:
                 self._report("fill_after_close",
                              f"fill {event.fill_id} on {order.status.value} order {cid}",
                              Severity.WARNING, client_order_id=cid)
@@ -513,12 +517,13 @@ class OrderManager:
                               timestamp=self._clock.now(), symbol=order.request.symbol))
 
     def _move(self, order: Order, status: OrderStatus) -> None:
-        check_transition(order.status, status, order.client_order_id)
+        cid = order.client_order_id
+        if status not in TRANSITIONS[order.status]:  # what check_transition tests, inlined
+            check_transition(order.status, status, cid)
         order.status = status
         order.updated_at = self._clock.now()
-        self._changed.add(order.client_order_id)
-        if status.is_terminal:
-            cid = order.client_order_id
+        self._changed.add(cid)
+        if status in TERMINAL_STATES:
             self._open.pop(cid, None)
             self._closed[cid] = order
             if len(self._closed) > self._closed_capacity:

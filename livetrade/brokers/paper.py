@@ -521,5 +521,7 @@ class PaperBroker(BrokerAdapter):
 
 
 def _quote(event: MarketData) -> Quote:
-    return Quote(event.price, event.volume, event.open, event.high, event.low)
+    # build(): one per order and per quote a working order sees (see livetrade.frozen).
+    return build(Quote, price=event.price, volume=event.volume, open=event.open,
+                 high=event.high, low=event.low)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -70,20 +70,23 @@ class Working:
                           status, self.accepted_at, self.updated_at, reason)
 
 
-@dataclass
 class Batch:
     """One change of the venue, built without touching it (see the module docstring).
 
     ``next_order_id``/``next_fill_id`` are the counters after the change; ``resting`` holds
     new or changed working orders, ``closed`` the orders that stop working, with why.
+    A plain slotted class: one is built for every order and every fill.
     """
 
-    next_order_id: int
-    next_fill_id: int
-    events: list[Event] = field(default_factory=list)
-    resting: dict[str, Working] = field(default_factory=dict)
-    closed: dict[str, tuple[Working, PaperOrderStatus, str]] = field(default_factory=dict)
-    fills: list[OrderFill] = field(default_factory=list)
+    __slots__ = ("closed", "events", "fills", "next_fill_id", "next_order_id", "resting")
+
+    def __init__(self, next_order_id: int, next_fill_id: int) -> None:
+        self.next_order_id = next_order_id
+        self.next_fill_id = next_fill_id
+        self.events: list[Event] = []
+        self.resting: dict[str, Working] = {}
+        self.closed: dict[str, tuple[Working, PaperOrderStatus, str]] = {}
+        self.fills: list[OrderFill] = []
 
     def close(self, working: Working, status: PaperOrderStatus, reason: str = "") -> None:
         self.resting.pop(working.client_order_id, None)
