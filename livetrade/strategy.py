@@ -25,7 +25,6 @@ from livetrade.events import (
     SystemErrorEvent,
     TimeInForce,
 )
-from livetrade.frozen import build
 from livetrade.orders import OrderRequest, OrderSnapshot
 from livetrade.portfolio import PortfolioSnapshot
 
@@ -88,10 +87,8 @@ class StrategyContext:
         try:
             qty = _decimal(quantity, "quantity")
             assert qty is not None
-            # build(): the request OrderRequest(...) makes, every field given, without its
-            # frozen per-field __init__; enum members (the usual case) skip the lookup.
-            request = build(
-                OrderRequest,
+            # Enum members (the usual case) skip the enum's value look-up.
+            request = OrderRequest(
                 symbol=symbol,
                 side=side if type(side) is Side else Side(side),
                 quantity=qty,

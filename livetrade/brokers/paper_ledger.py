@@ -167,13 +167,26 @@ def collect_since(rows: Iterable[tuple[datetime, OrderFill | FillRow]],
     return found
 
 
+class _ClosedRow(NamedTuple):
+    """A closed order the memory ledger keeps: :class:`PaperOrder`'s fields after the client
+    order id, in its order. One tuple, where the record would be an object and its dict."""
+
+    order_id: str
+    request: OrderRequest
+    filled: Decimal
+    status: PaperOrderStatus
+    accepted_at: datetime
+    updated_at: datetime
+    reason: str
+
+
 class MemoryLedger:
     """History of a venue without a store: the newest closed orders and fills, bounded."""
 
     def __init__(self, fill_history: int, closed_order_history: int) -> None:
-        # The closed order as the batch had it; its PaperOrder view is built only when asked
-        # for (get_order), not for every order that closes.
-        self._closed: OrderedDict[str, tuple[Working, PaperOrderStatus, str]] = OrderedDict()
+        # A closed order as a row; its PaperOrder view is built only when asked for
+        # (get_order), not for every order that closes.
+        self._closed: OrderedDict[str, _ClosedRow] = OrderedDict()
         self._closed_capacity = closed_order_history
         self._fills: deque[FillRow] = deque(maxlen=fill_history)
         self._high_water: datetime | None = None
@@ -182,19 +195,18 @@ class MemoryLedger:
         return client_order_id in self._closed
 
     def closed_order(self, client_order_id: str) -> PaperOrder | None:
-        closed = self._closed.get(client_order_id)
-        if closed is None:
-            return None
-        working, status, reason = closed
-        return working.view(status, reason)
+        row = self._closed.get(client_order_id)
+        return None if row is None else PaperOrder(client_order_id, *row)
 
     def fills_since(self, since: datetime) -> list[OrderFill]:
         return collect_since(((row.high_water, row) for row in reversed(self._fills)), since)
 
     def record(self, batch: Batch, venue: VenueView) -> None:
         closed = self._closed
-        for cid, entry in batch.closed.items():
-            closed[cid] = entry
+        for cid, (w, status, reason) in batch.closed.items():
+            sim = w.sim
+            closed[cid] = _ClosedRow(sim.order_id, w.request, sim.filled, status, w.accepted_at,
+                                     w.updated_at, reason)
             if len(closed) > self._closed_capacity:
                 closed.popitem(last=False)
         for f in batch.fills:
