@@ -264,40 +264,44 @@ class OrderManager:
         """Book a fill on its order. ``False`` if this fill id was already booked."""
         with self.lock:
             cid = event.client_order_id
-            if event.fill_id in self._recent_fill_ids:
+            fill_id = event.fill_id
+            recent = self._recent_fill_ids
+            if fill_id in recent:
                 self.duplicate_fills += 1
                 return False
             order = self._open.get(cid) or self._closed.get(cid)
-            if order is not None and event.fill_id in order.fill_ids:
+            if order is not None and fill_id in order.fill_ids:
                 self.duplicate_fills += 1
                 return False
-            self._recent_fill_ids[event.fill_id] = None
-            if len(self._recent_fill_ids) > self._recent_fill_capacity:
-                self._recent_fill_ids.popitem(last=False)
+            recent[fill_id] = None
+            if len(recent) > self._recent_fill_capacity:
+                recent.popitem(last=False)
             if order is None:
                 self._report("fill_for_unknown_order",
-                             f"fill {event.fill_id} for unknown order {cid}; booked anyway",
+                             f"fill {fill_id} for unknown order {cid}; booked anyway",
                              Severity.WARNING, client_order_id=cid)
                 return True
-            order.fill_ids.add(event.fill_id)
+            order.fill_ids.add(fill_id)
             self._changed.add(cid)
             previous = order.filled_quantity
-            total = previous + event.fill_amount
+            amount = event.fill_amount
+            total = previous + amount
             order.average_fill_price = (
-                previous * order.average_fill_price + event.fill_amount * event.fill_price
+                previous * order.average_fill_price + amount * event.fill_price
             ) / total
             order.filled_quantity = total
             order.commission += event.commission
             order.broker_order_id = order.broker_order_id or event.order_id
-            if total > order.request.quantity:
-                self._report("overfill", f"order {cid} filled {total} of {order.request.quantity}",
+            quantity = order.request.quantity
+            if total > quantity:
+                self._report("overfill", f"order {cid} filled {total} of {quantity}",
                              Severity.CRITICAL, client_order_id=cid)
             if order.status in TERMINAL_STATES:
                 self._report("fill_after_close",
-                             f"fill {event.fill_id} on {order.status.value} order {cid}",
+                             f"fill {fill_id} on {order.status.value} order {cid}",
                              Severity.WARNING, client_order_id=cid)
                 return True
-            if total >= order.request.quantity:
+            if total >= quantity:
                 self._move(order, S.FILLED)
                 self.filled += 1
             elif order.status is not S.PENDING_CANCEL:

@@ -321,16 +321,17 @@ class PaperBroker(BrokerAdapter):
                arriving: bool) -> None:
         """Add what ``outcome`` does to ``working`` to ``batch``: fills, then its new state."""
         charged = working.charged_per_order
+        config = self.config
         for execution in outcome.executions:
-            commission = execution.price * execution.quantity * self.config.commission_bps / _BPS
+            commission = execution.price * execution.quantity * config.commission_bps / _BPS
             if not charged:
-                commission += self.config.commission_per_order
+                commission += config.commission_per_order
                 charged = True
             fill = trusted(
                 OrderFill,
                 order_id=working.sim.order_id,
                 client_order_id=working.client_order_id,
-                symbol=working.symbol,
+                symbol=working.request.symbol,
                 side=working.request.side,
                 fill_price=execution.price,
                 fill_amount=execution.quantity,
@@ -416,17 +417,19 @@ class PaperBroker(BrokerAdapter):
             removed = working_orders.pop(cid, None) is not None or removed
         if added or removed:  # a market order filled on arrival changes neither
             self._working_symbols = frozenset(w.symbol for w in working_orders.values())
+        account = self._account
         for fill in batch.fills:
-            self._account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
-                                     fill.commission)
+            account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
+                               fill.commission)
         self._next_order_id, self._next_fill_id = batch.next_order_id, batch.next_fill_id
         try:
             self._ledger.record(batch, self._view())
         except BaseException:
             self._roll_back()
             raise
+        emit = self._emit
         for event in batch.events:
-            self._emit(event)
+            emit(event)
 
     def _roll_back(self) -> None:
         store = self._store
