@@ -50,7 +50,7 @@ from livetrade.events import (
     SystemErrorEvent,
 )
 from livetrade.feeds.base import DataFeed
-from livetrade.logs import flush_logs
+from livetrade.logs import enabled_for, flush_logs
 from livetrade.order_manager import OrderManager, OrderRouter
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
@@ -240,9 +240,10 @@ class LiveTradingEngine:
         self._fill_was_new = True
         for listener in self._fill_listeners:
             listener(event)
-        _log.info("fill", client_order_id=event.client_order_id, symbol=event.symbol,
-                  side=event.side.value, quantity=str(event.fill_amount),
-                  price=str(event.fill_price), commission=str(event.commission))
+        if enabled_for("info"):  # filtered out, the call would still cost a bound logger
+            _log.info("fill", client_order_id=event.client_order_id, symbol=event.symbol,
+                      side=event.side.value, quantity=str(event.fill_amount),
+                      price=str(event.fill_price), commission=str(event.commission))
 
     def _strategy_on_fill(self, event: OrderFill) -> None:
         if self._fill_was_new:

@@ -23,10 +23,11 @@ Rules (``bps`` = 1/10,000):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from livetrade.events import SMALLEST, OrderType, Side, TimeInForce
+from livetrade.frozen import build, evolve
 
 _BPS = Decimal(10_000)
 ZERO = Decimal(0)
@@ -109,11 +110,18 @@ def _capacity(order: SimOrder, quote: Quote, model: FillModel) -> Decimal:
     return capacity if capacity >= SMALLEST else ZERO  # no dust fills below 1e-18
 
 
+def _unchanged(order: SimOrder) -> MatchOutcome:
+    return build(MatchOutcome, order=order, executions=(), canceled_reason=None)
+
+
 def _fill(order: SimOrder, price: Decimal, quantity: Decimal) -> MatchOutcome:
+    # Built with livetrade.frozen: this runs for every fill and every quote a resting
+    # order sees, so the records skip their ~1-4 us frozen __init__ / replace.
     if quantity <= 0:
-        return MatchOutcome(order)
-    updated = replace(order, filled=order.filled + quantity)
-    return MatchOutcome(updated, (Execution(price, quantity),))
+        return _unchanged(order)
+    updated = evolve(order, filled=order.filled + quantity)
+    execution = build(Execution, price=price, quantity=quantity)
+    return build(MatchOutcome, order=updated, executions=(execution,), canceled_reason=None)
 
 
 def _stop_reached(order: SimOrder, quote: Quote, arriving: bool) -> bool:
@@ -155,8 +163,8 @@ def _execute(order: SimOrder, quote: Quote, model: FillModel, arriving: bool) ->
     kind = order.order_type
     if kind in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
         if not _stop_reached(order, quote, arriving):
-            return MatchOutcome(order)
-        order = replace(order, triggered=True)
+            return _unchanged(order)
+        order = evolve(order, triggered=True)
         if kind is OrderType.STOP:
             price = _slipped(_stop_fill_price(order, quote, arriving), order.side, model)
             return _fill(order, price, _capacity(order, quote, model))
@@ -169,10 +177,10 @@ def _execute(order: SimOrder, quote: Quote, model: FillModel, arriving: bool) ->
     if arriving:
         if _marketable(order, quote.price):
             return _fill(order, quote.price, _capacity(order, quote, model))
-        return MatchOutcome(order)
+        return _unchanged(order)
     if _crossed(order, quote):
         return _fill(order, limit, _capacity(order, quote, model))
-    return MatchOutcome(order)
+    return _unchanged(order)
 
 
 def on_arrival(order: SimOrder, quote: Quote, model: FillModel) -> MatchOutcome:

@@ -50,12 +50,15 @@ from livetrade.events import (
     SystemErrorEvent,
     trusted,
 )
+from livetrade.logs import enabled_for
 from livetrade.order_records import (
     order_from_dict,
     order_to_dict,
     request_to_dict,
 )
 from livetrade.orders import (
+    TERMINAL_STATES,
+    TRANSITIONS,
     ClientOrderIdGenerator,
     Order,
     OrderRequest,
@@ -177,9 +180,10 @@ class OrderManager:
                     return cid
             self._move(order, S.SUBMITTED)
             self.submitted += 1
-        _log.info("order_submitted", client_order_id=cid, symbol=request.symbol,
-                  side=request.side.value, quantity=str(request.quantity),
-                  order_type=request.order_type.value)
+        if enabled_for("info"):  # filtered out, the call would still cost a bound logger
+            _log.info("order_submitted", client_order_id=cid, symbol=request.symbol,
+                      side=request.side.value, quantity=str(request.quantity),
+                      order_type=request.order_type.value)
         router = self._router
         if router is None:
             raise OrderStateError("order manager has no router; is the engine started?")
@@ -244,9 +248,11 @@ class OrderManager:
     # ------------------------------------------------------------ broker side
     def on_accepted(self, event: OrderAccepted) -> None:
         with self.lock:
-            order = self._lookup(event.client_order_id, event)
+            order = self._open.get(event.client_order_id)
             if order is None:
+                self._lookup(event.client_order_id, event)  # logs the stale update
                 return
+            self._changed.add(order.client_order_id)
             order.broker_order_id = event.order_id or order.broker_order_id
             order.shadow = order.shadow or event.shadow
             if order.status is S.SUBMITTED:
@@ -258,40 +264,44 @@ class OrderManager:
         """Book a fill on its order. ``False`` if this fill id was already booked."""
         with self.lock:
             cid = event.client_order_id
-            if event.fill_id in self._recent_fill_ids:
+            fill_id = event.fill_id
+            recent = self._recent_fill_ids
+            if fill_id in recent:
                 self.duplicate_fills += 1
                 return False
             order = self._open.get(cid) or self._closed.get(cid)
-            if order is not None and event.fill_id in order.fill_ids:
+            if order is not None and fill_id in order.fill_ids:
                 self.duplicate_fills += 1
                 return False
-            self._recent_fill_ids[event.fill_id] = None
-            if len(self._recent_fill_ids) > self._recent_fill_capacity:
-                self._recent_fill_ids.popitem(last=False)
+            recent[fill_id] = None
+            if len(recent) > self._recent_fill_capacity:
+                recent.popitem(last=False)
             if order is None:
                 self._report("fill_for_unknown_order",
-                             f"fill {event.fill_id} for unknown order {cid}; booked anyway",
+                             f"fill {fill_id} for unknown order {cid}; booked anyway",
                              Severity.WARNING, client_order_id=cid)
                 return True
-            order.fill_ids.add(event.fill_id)
+            order.fill_ids.add(fill_id)
             self._changed.add(cid)
             previous = order.filled_quantity
-            total = previous + event.fill_amount
+            amount = event.fill_amount
+            total = previous + amount
             order.average_fill_price = (
-                previous * order.average_fill_price + event.fill_amount * event.fill_price
+                previous * order.average_fill_price + amount * event.fill_price
             ) / total
             order.filled_quantity = total
             order.commission += event.commission
             order.broker_order_id = order.broker_order_id or event.order_id
-            if total > order.request.quantity:
-                self._report("overfill", f"order {cid} filled {total} of {order.request.quantity}",
+            quantity = order.request.quantity
+            if total > quantity:
+                self._report("overfill", f"order {cid} filled {total} of {quantity}",
                              Severity.CRITICAL, client_order_id=cid)
-            if order.status.is_terminal:
+            if order.status in TERMINAL_STATES:
                 self._report("fill_after_close",
-                             f"fill {event.fill_id} on {order.status.value} order {cid}",
+                             f"fill {fill_id} on {order.status.value} order {cid}",
                              Severity.WARNING, client_order_id=cid)
                 return True
-            if total >= order.request.quantity:
+            if total >= quantity:
                 self._move(order, S.FILLED)
                 self.filled += 1
             elif order.status is not S.PENDING_CANCEL:
@@ -511,12 +521,13 @@ class OrderManager:
                               timestamp=self._clock.now(), symbol=order.request.symbol))
 
     def _move(self, order: Order, status: OrderStatus) -> None:
-        check_transition(order.status, status, order.client_order_id)
+        cid = order.client_order_id
+        if status not in TRANSITIONS[order.status]:  # what check_transition tests, inlined
+            check_transition(order.status, status, cid)
         order.status = status
         order.updated_at = self._clock.now()
-        self._changed.add(order.client_order_id)
-        if status.is_terminal:
-            cid = order.client_order_id
+        self._changed.add(cid)
+        if status in TERMINAL_STATES:
             self._open.pop(cid, None)
             self._closed[cid] = order
             if len(self._closed) > self._closed_capacity:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
 from livetrade.errors import InvalidOrderError, OrderStateError
 from livetrade.events import SMALLEST, OrderType, Side, TimeInForce
@@ -95,6 +96,8 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
+    # Set on the instance by validate_request once it passed (see there); not a field.
+    _validated: ClassVar[bool] = False
 
 
 _MAX_EXPONENT = 15  # no instrument trades 10^16 units or at 10^16 a unit; typos do
@@ -118,8 +121,24 @@ def _positive(value: Decimal | None, name: str) -> Decimal:
     return value
 
 
+_mark = object.__setattr__
+
+
 def validate_request(request: OrderRequest) -> None:
-    """Raise ``InvalidOrderError`` if the request is malformed; return quietly if not."""
+    """Raise ``InvalidOrderError`` if the request is malformed; return quietly if not.
+
+    A request that passed is marked as such (it is immutable, so it stays valid): the
+    order manager's check and the broker's own edge check then cost one validation, not
+    two. The mark is not a dataclass field, so equality, ``repr`` and ``replace`` are
+    unaffected (a replaced copy is validated afresh).
+    """
+    if request._validated:
+        return
+    _check(request)
+    _mark(request, "_validated", True)
+
+
+def _check(request: OrderRequest) -> None:
     if not request.symbol:
         raise InvalidOrderError("symbol must not be empty", field="symbol")
     _positive(request.quantity, "quantity")

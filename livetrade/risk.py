@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from livetrade.clock import Clock
 from livetrade.orders import OrderRequest
+
+_ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class RiskChecker:
         self.limits = limits
         self.kill_switch = kill_switch or KillSwitch()
         self._clock = clock
-        self._recent: deque[object] = deque()
+        self._recent: deque[datetime] = deque()
 
     def check(
         self,
@@ -74,30 +76,34 @@ class RiskChecker:
         if self.kill_switch.engaged:
             return f"kill switch engaged: {self.kill_switch.reason}"
         qty = request.quantity
-        if limits.max_order_quantity is not None and qty > limits.max_order_quantity:
-            return f"quantity {qty} exceeds max_order_quantity {limits.max_order_quantity}"
-        if limits.max_order_notional is not None:
+        max_quantity = limits.max_order_quantity
+        if max_quantity is not None and qty > max_quantity:
+            return f"quantity {qty} exceeds max_order_quantity {max_quantity}"
+        max_notional = limits.max_order_notional
+        if max_notional is not None:
             price = request.limit_price or reference_price or request.stop_price
             if price is None:
                 return f"no reference price for {request.symbol} to check max_order_notional"
             notional = qty * price
-            if notional > limits.max_order_notional:
-                return (f"notional {notional} exceeds max_order_notional "
-                        f"{limits.max_order_notional}")
-        if limits.max_position_quantity is not None:
+            if notional > max_notional:
+                return f"notional {notional} exceeds max_order_notional {max_notional}"
+        max_position = limits.max_position_quantity
+        if max_position is not None:
             projected = position + qty * request.side.sign
-            if abs(projected) > limits.max_position_quantity:
+            if abs(projected) > max_position:
                 return (f"position in {request.symbol} would be {projected}, beyond "
-                        f"max_position_quantity {limits.max_position_quantity}")
-        if limits.max_open_orders is not None and open_orders >= limits.max_open_orders:
-            return f"{open_orders} orders already open (max_open_orders {limits.max_open_orders})"
-        if limits.max_orders_per_second is not None:
+                        f"max_position_quantity {max_position}")
+        max_open = limits.max_open_orders
+        if max_open is not None and open_orders >= max_open:
+            return f"{open_orders} orders already open (max_open_orders {max_open})"
+        per_second = limits.max_orders_per_second
+        if per_second is not None:
             now = self._clock.now()
-            window_start = now - timedelta(seconds=1)
+            window_start = now - _ONE_SECOND
             recent = self._recent
-            while recent and recent[0] <= window_start:  # type: ignore[operator]
+            while recent and recent[0] <= window_start:
                 recent.popleft()
-            if len(recent) >= limits.max_orders_per_second:
-                return f"more than {limits.max_orders_per_second} orders in one second"
+            if len(recent) >= per_second:
+                return f"more than {per_second} orders in one second"
             recent.append(now)
         return None

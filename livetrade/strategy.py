@@ -87,14 +87,17 @@ class StrategyContext:
         try:
             qty = _decimal(quantity, "quantity")
             assert qty is not None
+            # Enum members (the usual case) skip the enum's value look-up.
             request = OrderRequest(
                 symbol=symbol,
-                side=Side(side),
+                side=side if type(side) is Side else Side(side),
                 quantity=qty,
-                order_type=OrderType(order_type),
+                order_type=(order_type if type(order_type) is OrderType
+                            else OrderType(order_type)),
                 limit_price=_decimal(limit_price, "limit_price"),
                 stop_price=_decimal(stop_price, "stop_price"),
-                time_in_force=TimeInForce(time_in_force),
+                time_in_force=(time_in_force if type(time_in_force) is TimeInForce
+                               else TimeInForce(time_in_force)),
             )
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise InvalidOrderError(f"not an order: {exc}", symbol=symbol) from None

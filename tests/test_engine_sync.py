@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -11,6 +13,7 @@ from livetrade.brokers.paper import PaperBrokerConfig
 from livetrade.engine import EngineSettings
 from livetrade.errors import EngineStateError
 from livetrade.events import MarketData, OrderFill, OrderReject, OrderType, SystemErrorEvent
+from livetrade.logs import configure_logging
 from livetrade.orders import OrderStatus
 from livetrade.risk import RiskLimits
 
@@ -207,3 +210,25 @@ def test_status_reflects_the_book_and_the_dispatcher() -> None:
     assert status.fills == 1 and status.orders_submitted == 1
     assert status.events_dispatched == 4  # 2 ticks, the ack, the fill
     assert isinstance(strategy.of("fill")[0], OrderFill)
+
+
+@pytest.mark.parametrize("level", ["info", "warning"])
+def test_per_order_info_lines_are_written_at_info_and_skipped_above(level: str) -> None:
+    """The order path asks the level filter before building its per-order lines: at info
+    they are written with every key, at warning neither appears."""
+    out = io.StringIO()
+    configure_logging("json", level, stream=out, background=False)
+    engine, _ = sync_engine(buy_on_first_bar(quantity=3))
+    engine.process(md("AAPL", 101, ts=at(60)))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    by_event = {line["event"]: line for line in lines}
+    if level == "warning":
+        assert "order_submitted" not in by_event and "fill" not in by_event
+        return
+    submitted, fill = by_event["order_submitted"], by_event["fill"]
+    assert {k: submitted[k] for k in submitted if k not in ("timestamp",)} == {
+        "event": "order_submitted", "level": "info", "client_order_id": "t-1",
+        "symbol": "AAPL", "side": "buy", "quantity": "3", "order_type": "market"}
+    assert {k: fill[k] for k in fill if k not in ("timestamp",)} == {
+        "event": "fill", "level": "info", "client_order_id": "t-1", "symbol": "AAPL",
+        "side": "buy", "quantity": "3", "price": "101", "commission": "0"}

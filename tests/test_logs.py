@@ -20,6 +20,7 @@ from livetrade.logs import (
     close_logging,
     configure_logging,
     current_writer,
+    enabled_for,
     flush_logs,
     resume_logging,
 )
@@ -334,3 +335,16 @@ def test_a_stream_that_takes_no_lines_is_reported_at_close_never_silently(
     writer.close(0.2)
     assert "at least 3 queued log line(s) not written" in report.getvalue()
     release.set()
+
+
+def test_enabled_for_follows_the_current_level_filter() -> None:
+    """What the order path asks before building a per-order line: it tracks the level as
+    configured right now, and a logger class that is not structlog's filtering one is
+    taken to log everything."""
+    assert enabled_for("debug")  # structlog's defaults filter nothing
+    configure_logging("json", "warning", stream=io.StringIO(), background=False)
+    assert not enabled_for("info") and enabled_for("warning") and enabled_for("critical")
+    configure_logging("json", "info", stream=io.StringIO(), background=False)
+    assert enabled_for("info") and not enabled_for("debug")
+    structlog.configure(wrapper_class=structlog.BoundLogger)
+    assert enabled_for("debug")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import pickle
 from decimal import Decimal
 from typing import Any
 
@@ -136,6 +138,27 @@ def test_malformed_requests_raise_naming_the_field(field_name: str,
     with pytest.raises(InvalidOrderError) as raised:
         validate_request(OrderRequest(**fields))
     assert raised.value.context["field"] == field_name
+
+
+def test_a_request_that_passed_stays_the_same_value_and_a_changed_copy_is_checked_again(
+) -> None:
+    """validate_request remembers a pass on the request (so the order manager and the
+    broker validate once between them); the request is unchanged as a value, and a copy
+    made with replace() is validated afresh, however its original fared."""
+    req = request(quantity=3)
+    validate_request(req)
+    validate_request(req)  # the remembered pass
+    fresh = request(quantity=3)
+    assert req == fresh and hash(req) == hash(fresh) and repr(req) == repr(fresh)
+    assert dataclasses.asdict(req) == dataclasses.asdict(fresh)
+    assert pickle.loads(pickle.dumps(req)) == fresh
+    with pytest.raises(InvalidOrderError) as raised:
+        validate_request(dataclasses.replace(req, quantity=Decimal(0)))
+    assert raised.value.context["field"] == "quantity"
+    bad = request(quantity=-1)
+    for _ in range(2):  # a failure is not remembered as a pass
+        with pytest.raises(InvalidOrderError):
+            validate_request(bad)
 
 
 def test_client_order_ids_are_sequential_and_never_repeat() -> None:

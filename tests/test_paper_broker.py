@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from kit import T0, D, bar, manual_clock, md, request
 
-from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
+from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig, PaperOrder, PaperOrderStatus
+from livetrade.brokers.paper_ledger import Working
 from livetrade.clock import ManualClock
 from livetrade.errors import EngineStateError, OrderRejectedError
 from livetrade.events import (
@@ -22,6 +23,7 @@ from livetrade.events import (
     Side,
     TimeInForce,
 )
+from livetrade.matching import SimOrder
 
 
 def connected(config: PaperBrokerConfig | None = None,
@@ -227,3 +229,47 @@ def test_disconnect_detaches_the_sink() -> None:
     broker.disconnect()
     with pytest.raises(EngineStateError):
         broker.submit_order("c1", request(order_type=OrderType.LIMIT, limit_price=D(90)))
+
+
+def test_a_closed_order_is_remembered_as_the_venue_last_had_it() -> None:
+    """Without a store the venue keeps closed orders for get_order: filled and canceled
+    ones with their progress, times and reason."""
+    clock = manual_clock()
+    broker, _ = connected(clock=clock)
+    broker.on_market_data(md("AAPL", 100))
+    broker.submit_order("m1", request(quantity=3))
+    broker.submit_order("l1", request(quantity=2, order_type=OrderType.LIMIT,
+                                      limit_price=D(90)))
+    clock.advance_to(T0 + timedelta(seconds=5))
+    broker.cancel_order("l1")
+    assert broker.get_order("m1") == PaperOrder("m1", "PB1", request(quantity=3), D(3),
+                                                PaperOrderStatus.FILLED, T0, T0, "")
+    assert broker.get_order("l1") == PaperOrder(
+        "l1", "PB2", request(quantity=2, order_type=OrderType.LIMIT, limit_price=D(90)), D(0),
+        PaperOrderStatus.CANCELED, T0, T0 + timedelta(seconds=5), "canceled on request")
+    assert broker.get_order("nope") is None
+
+
+def test_the_working_record_is_the_one_its_constructor_builds() -> None:
+    """The venue builds its working records without __init__ (livetrade.frozen): a resting
+    order's record must equal, field for field, the one the constructors make."""
+    broker, _ = connected()
+    broker.on_market_data(md("AAPL", 100))
+    limit = request(quantity=2, order_type=OrderType.LIMIT, limit_price=D(90),
+                    time_in_force=TimeInForce.DAY)
+    broker.submit_order("l1", limit)
+    working = broker._working["l1"]  # the venue's own record: what is under test here
+    expected = Working("l1", limit, SimOrder("PB1", Side.BUY, D(2), OrderType.LIMIT, D(90),
+                                             None, TimeInForce.DAY), T0.date(), T0, T0)
+    assert working == expected and vars(working) == vars(expected)
+    assert vars(working.sim) == vars(expected.sim)
+
+
+def test_a_malformed_request_sent_straight_to_the_venue_is_refused() -> None:
+    """The venue validates what it receives (the order manager's pass is remembered on the
+    request, but a request that never went through it is checked here)."""
+    broker, events = connected()
+    broker.on_market_data(md("AAPL", 100))
+    with pytest.raises(OrderRejectedError, match="quantity"):
+        broker.submit_order("bad", request(quantity=0))
+    assert events == [] and broker.get_order("bad") is None

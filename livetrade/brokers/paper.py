@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -72,7 +72,16 @@ from livetrade.events import (
     TimeInForce,
     trusted,
 )
-from livetrade.matching import FillModel, MatchOutcome, Quote, SimOrder, on_arrival, on_quote
+from livetrade.frozen import build, evolve
+from livetrade.matching import (
+    ZERO,
+    FillModel,
+    MatchOutcome,
+    Quote,
+    SimOrder,
+    on_arrival,
+    on_quote,
+)
 from livetrade.orders import OrderRequest, validate_request
 from livetrade.portfolio import Portfolio
 
@@ -189,7 +198,8 @@ class PaperBroker(BrokerAdapter):
     # ----------------------------------------------------------- orders
     def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
         with self._lock:
-            self._check_usable()
+            if self._closed or self._broken is not None:
+                self._check_usable()
             try:
                 known = client_order_id in self._working or self._ledger.knows(client_order_id)
             except StateError as exc:
@@ -200,7 +210,7 @@ class PaperBroker(BrokerAdapter):
                 raise OrderRejectedError("duplicate client order id",
                                          client_order_id=client_order_id)
             try:
-                validate_request(request)
+                validate_request(request)  # once per request: the order manager's is reused
             except InvalidOrderError as exc:
                 raise OrderRejectedError(exc.message, client_order_id=client_order_id) from exc
             symbols = self.config.symbols
@@ -217,15 +227,20 @@ class PaperBroker(BrokerAdapter):
                     f"no market price seen yet for {request.symbol}",
                     client_order_id=client_order_id,
                 )
-            self._require_sink()
+            if self._sink is None:
+                self._require_sink()
             batch = self._batch()
             broker_id = f"PB{batch.next_order_id}"
             batch.next_order_id += 1
             now = self._clock.now()
-            working = Working(
+            # Built with livetrade.frozen (every field given): the same records the
+            # constructors make, without their per-field frozen __init__ on every order.
+            working = build(
+                Working,
                 client_order_id=client_order_id,
                 request=request,
-                sim=SimOrder(
+                sim=build(
+                    SimOrder,
                     order_id=broker_id,
                     side=request.side,
                     quantity=request.quantity,
@@ -233,10 +248,13 @@ class PaperBroker(BrokerAdapter):
                     limit_price=request.limit_price,
                     stop_price=request.stop_price,
                     time_in_force=request.time_in_force,
+                    filled=ZERO,
+                    triggered=False,
                 ),
                 day=now.date(),
                 accepted_at=now,
                 updated_at=now,
+                charged_per_order=False,
             )
             batch.events.append(trusted(OrderAccepted, order_id=broker_id,
                                         client_order_id=client_order_id, timestamp=now))
@@ -287,7 +305,7 @@ class PaperBroker(BrokerAdapter):
                                    reason="order is not open at the paper broker", timestamp=now))
                 return
             batch = self._batch()
-            batch.close(replace(working, updated_at=now), PaperOrderStatus.CANCELED,
+            batch.close(evolve(working, updated_at=now), PaperOrderStatus.CANCELED,
                         "canceled on request")
             batch.events.append(trusted(OrderCanceled, order_id=working.sim.order_id,
                                         client_order_id=client_order_id, timestamp=now,
@@ -303,16 +321,17 @@ class PaperBroker(BrokerAdapter):
                arriving: bool) -> None:
         """Add what ``outcome`` does to ``working`` to ``batch``: fills, then its new state."""
         charged = working.charged_per_order
+        config = self.config
         for execution in outcome.executions:
-            commission = execution.price * execution.quantity * self.config.commission_bps / _BPS
+            commission = execution.price * execution.quantity * config.commission_bps / _BPS
             if not charged:
-                commission += self.config.commission_per_order
+                commission += config.commission_per_order
                 charged = True
             fill = trusted(
                 OrderFill,
                 order_id=working.sim.order_id,
                 client_order_id=working.client_order_id,
-                symbol=working.symbol,
+                symbol=working.request.symbol,
                 side=working.request.side,
                 fill_price=execution.price,
                 fill_amount=execution.quantity,
@@ -326,10 +345,10 @@ class PaperBroker(BrokerAdapter):
         # The matching rules return the same order object when nothing happened to it;
         # a new one means a fill or a stop that triggered silently.
         changed = outcome.order is not working.sim
-        updated = replace(working, sim=outcome.order, charged_per_order=charged,
-                          updated_at=now) if changed else working
+        updated = evolve(working, sim=outcome.order, charged_per_order=charged,
+                         updated_at=now) if changed else working
         if outcome.canceled_reason is not None:
-            batch.close(replace(updated, updated_at=now), PaperOrderStatus.CANCELED,
+            batch.close(evolve(updated, updated_at=now), PaperOrderStatus.CANCELED,
                         outcome.canceled_reason)
             batch.events.append(trusted(OrderCanceled, order_id=working.sim.order_id,
                                         client_order_id=working.client_order_id, timestamp=now,
@@ -358,7 +377,7 @@ class PaperBroker(BrokerAdapter):
                 if working.request.time_in_force is TimeInForce.DAY and today > working.day:
                     batch = batch or self._batch()
                     now = self._clock.now()
-                    batch.close(replace(working, updated_at=now), PaperOrderStatus.EXPIRED,
+                    batch.close(evolve(working, updated_at=now), PaperOrderStatus.EXPIRED,
                                 "DAY order expired")
                     batch.events.append(trusted(OrderExpired, order_id=working.sim.order_id,
                                                 client_order_id=working.client_order_id,
@@ -388,22 +407,29 @@ class PaperBroker(BrokerAdapter):
         If recording fails, the venue reloads its last committed state from the store and
         the error propagates: nothing of the batch is visible and none of its events left.
         """
+        working_orders = self._working
+        before = len(working_orders)
         for cid, working in batch.resting.items():
-            self._working[cid] = working  # a known key keeps its place: matching order holds
+            working_orders[cid] = working  # a known key keeps its place: matching order holds
+        added = len(working_orders) != before
+        removed = False
         for cid in batch.closed:
-            self._working.pop(cid, None)
-        self._working_symbols = frozenset(w.symbol for w in self._working.values())
+            removed = working_orders.pop(cid, None) is not None or removed
+        if added or removed:  # a market order filled on arrival changes neither
+            self._working_symbols = frozenset(w.symbol for w in working_orders.values())
+        account = self._account
         for fill in batch.fills:
-            self._account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
-                                     fill.commission)
+            account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
+                               fill.commission)
         self._next_order_id, self._next_fill_id = batch.next_order_id, batch.next_fill_id
         try:
             self._ledger.record(batch, self._view())
         except BaseException:
             self._roll_back()
             raise
+        emit = self._emit
         for event in batch.events:
-            self._emit(event)
+            emit(event)
 
     def _roll_back(self) -> None:
         store = self._store
@@ -498,5 +524,7 @@ class PaperBroker(BrokerAdapter):
 
 
 def _quote(event: MarketData) -> Quote:
-    return Quote(event.price, event.volume, event.open, event.high, event.low)
+    # build(): one per order and per quote a working order sees (see livetrade.frozen).
+    return build(Quote, price=event.price, volume=event.volume, open=event.open,
+                 high=event.high, low=event.low)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -70,20 +70,23 @@ class Working:
                           status, self.accepted_at, self.updated_at, reason)
 
 
-@dataclass
 class Batch:
     """One change of the venue, built without touching it (see the module docstring).
 
     ``next_order_id``/``next_fill_id`` are the counters after the change; ``resting`` holds
     new or changed working orders, ``closed`` the orders that stop working, with why.
+    A plain slotted class: one is built for every order and every fill.
     """
 
-    next_order_id: int
-    next_fill_id: int
-    events: list[Event] = field(default_factory=list)
-    resting: dict[str, Working] = field(default_factory=dict)
-    closed: dict[str, tuple[Working, PaperOrderStatus, str]] = field(default_factory=dict)
-    fills: list[OrderFill] = field(default_factory=list)
+    __slots__ = ("closed", "events", "fills", "next_fill_id", "next_order_id", "resting")
+
+    def __init__(self, next_order_id: int, next_fill_id: int) -> None:
+        self.next_order_id = next_order_id
+        self.next_fill_id = next_fill_id
+        self.events: list[Event] = []
+        self.resting: dict[str, Working] = {}
+        self.closed: dict[str, tuple[Working, PaperOrderStatus, str]] = {}
+        self.fills: list[OrderFill] = []
 
     def close(self, working: Working, status: PaperOrderStatus, reason: str = "") -> None:
         self.resting.pop(working.client_order_id, None)
@@ -94,9 +97,11 @@ class Batch:
         return not (self.events or self.resting or self.closed)
 
 
-@dataclass(frozen=True)
-class VenueView:
-    """The venue's state right after a batch was applied: what a ledger may persist."""
+class VenueView(NamedTuple):
+    """The venue's state right after a batch was applied: what a ledger may persist.
+
+    A named tuple, not a frozen dataclass: one is built per order change, on the dispatcher
+    thread, and the memory ledger never reads it."""
 
     working: Mapping[str, Working]
     account: Portfolio
@@ -162,11 +167,26 @@ def collect_since(rows: Iterable[tuple[datetime, OrderFill | FillRow]],
     return found
 
 
+class _ClosedRow(NamedTuple):
+    """A closed order the memory ledger keeps: :class:`PaperOrder`'s fields after the client
+    order id, in its order. One tuple, where the record would be an object and its dict."""
+
+    order_id: str
+    request: OrderRequest
+    filled: Decimal
+    status: PaperOrderStatus
+    accepted_at: datetime
+    updated_at: datetime
+    reason: str
+
+
 class MemoryLedger:
     """History of a venue without a store: the newest closed orders and fills, bounded."""
 
     def __init__(self, fill_history: int, closed_order_history: int) -> None:
-        self._closed: OrderedDict[str, PaperOrder] = OrderedDict()
+        # A closed order as a row; its PaperOrder view is built only when asked for
+        # (get_order), not for every order that closes.
+        self._closed: OrderedDict[str, _ClosedRow] = OrderedDict()
         self._closed_capacity = closed_order_history
         self._fills: deque[FillRow] = deque(maxlen=fill_history)
         self._high_water: datetime | None = None
@@ -175,16 +195,20 @@ class MemoryLedger:
         return client_order_id in self._closed
 
     def closed_order(self, client_order_id: str) -> PaperOrder | None:
-        return self._closed.get(client_order_id)
+        row = self._closed.get(client_order_id)
+        return None if row is None else PaperOrder(client_order_id, *row)
 
     def fills_since(self, since: datetime) -> list[OrderFill]:
         return collect_since(((row.high_water, row) for row in reversed(self._fills)), since)
 
     def record(self, batch: Batch, venue: VenueView) -> None:
-        for cid, (working, status, reason) in batch.closed.items():
-            self._closed[cid] = working.view(status, reason)
-            if len(self._closed) > self._closed_capacity:
-                self._closed.popitem(last=False)
+        closed = self._closed
+        for cid, (w, status, reason) in batch.closed.items():
+            sim = w.sim
+            closed[cid] = _ClosedRow(sim.order_id, w.request, sim.filled, status, w.accepted_at,
+                                     w.updated_at, reason)
+            if len(closed) > self._closed_capacity:
+                closed.popitem(last=False)
         for f in batch.fills:
             if self._high_water is None or f.timestamp > self._high_water:
                 self._high_water = f.timestamp
