@@ -197,6 +197,7 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
                                 max_pending_market_data=e.max_pending_market_data,
                                 stop_timeout_s=e.stop_timeout_s,
                                 closed_orders_kept=e.closed_orders_kept,
+                                gc_tuning=e.gc_tuning,
                                 reconcile_interval_s=config.state.reconcile_interval_s,
                                 reconcile_policy=config.state.reconcile_policy,
                                 reconcile_grace_s=config.state.reconcile_grace_s,

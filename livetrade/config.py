@@ -59,6 +59,7 @@ class EngineSection(_Section):
     status_interval_s: float = Field(1.0, gt=0)
     closed_orders_kept: int = Field(10_000, gt=0)
     order_id_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,16}$")
+    gc_tuning: bool = True  # freeze startup objects, young GC threshold 10,000 (gc_tuning.py)
 
 
 class PaperBrokerSection(_Section):

@@ -50,6 +50,7 @@ from livetrade.events import (
     SystemErrorEvent,
 )
 from livetrade.feeds.base import DataFeed
+from livetrade.gc_tuning import GcTuning
 from livetrade.logs import enabled_for, flush_logs
 from livetrade.order_manager import OrderManager, OrderRouter
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
@@ -94,6 +95,7 @@ class LiveTradingEngine:
         self.settings = settings or EngineSettings()
         self.clock: Clock = clock or SystemClock()
         self._data_clock = self.clock if isinstance(self.clock, ManualClock) else None
+        self._gc_tuned = False
         self.broker: BrokerAdapter = broker or PaperBroker(clock=self.clock)
         self.feeds = tuple(feeds)
         self.strategy = strategy
@@ -308,6 +310,7 @@ class LiveTradingEngine:
             feed.start(self.dispatcher.publish)
         if not self.broker.inline:
             self.reconciler.start()
+        self._tune_gc()
         self._state = "running"
         _log.info("engine_started", broker=self.broker.name, feeds=[f.name for f in self.feeds])
 
@@ -447,6 +450,7 @@ class LiveTradingEngine:
             self.monitor.start()
         self._open_session_or_clean_up()
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
+        self._tune_gc()
         self._state = "running_sync"
         self.dispatcher.run_pending()
 
@@ -509,10 +513,21 @@ class LiveTradingEngine:
                     hint="check the broker connection and credentials, then start again")
             self.reconciler.on_snapshot(snapshot)
 
+    def _tune_gc(self) -> None:
+        """The collector set for an event engine while this one runs (``gc_tuning.py``)."""
+        if self.settings.gc_tuning and not self._gc_tuned:
+            GcTuning.acquire()
+            self._gc_tuned = True
+
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
-        self.broker.disconnect()
-        if self.monitor is not None:
-            self.monitor.stop(self.settings.stop_timeout_s)
+        try:
+            self.broker.disconnect()
+            if self.monitor is not None:
+                self.monitor.stop(self.settings.stop_timeout_s)
+        finally:
+            if self._gc_tuned:
+                self._gc_tuned = False
+                GcTuning.release()
         self._state = "stopped"
         report = StopReport(tuple(undelivered), self.orders.stats().open, clean)
         _log.info("engine_stopped", undelivered=len(undelivered), open_orders=report.open_orders,

@@ -27,6 +27,7 @@ class EngineSettings:
     reconcile_policy: Literal["adopt_broker", "halt", "warn"] = "adopt_broker"
     reconcile_grace_s: float = 30.0
     cash_tolerance: Decimal = Decimal("0.01")
+    gc_tuning: bool = True  # collector set for an event engine while running (gc_tuning.py)
 
 
 @dataclass(frozen=True)
