@@ -17,9 +17,13 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(autouse=True)
-def default_collector() -> Iterator[None]:
-    """Each test starts from CPython's defaults and nothing frozen, whatever ran before."""
+def default_collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts from CPython's defaults, nothing frozen and no engine holding the
+    tuning, whatever ran before in this process (an engine some other test never stopped
+    would otherwise still hold it); all of it is put back afterwards."""
     saved = gc.get_threshold()
+    monkeypatch.setattr(GcTuning, "_holders", 0)
+    monkeypatch.setattr(GcTuning, "_saved", None)
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
     yield
