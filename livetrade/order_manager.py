@@ -71,6 +71,9 @@ from livetrade.risk import RiskChecker
 from livetrade.state.chunks import ChunkedMap, sync_fifo, sync_ordered
 
 _log = structlog.get_logger("livetrade.orders")
+
+MISSING_AT_BROKER = "not open at the broker"
+"""How every order closed by :meth:`OrderManager.close_missing` has its reason begin."""
 S = OrderStatus
 
 
@@ -297,6 +300,19 @@ class OrderManager:
                 self._report("overfill", f"order {cid} filled {total} of {quantity}",
                              Severity.CRITICAL, client_order_id=cid)
             if order.status in TERMINAL_STATES:
+                if (order.status is S.CANCELED and total >= quantity
+                        and order.reject_reason.startswith(MISSING_AT_BROKER)):
+                    # We closed it only because the broker did not list it (a lost submit
+                    # answer, lookups failing in a storm); this fill is the broker saying
+                    # it had the order after all. Its story is the broker's: filled.
+                    order.status = S.FILLED
+                    order.updated_at = self._clock.now()
+                    self.filled += 1
+                    self._report("order_closed_as_missing_was_filled",
+                                 f"fill {fill_id} completes order {cid}, which reconciliation "
+                                 "had closed as missing at the broker: now filled",
+                                 Severity.WARNING, client_order_id=cid)
+                    return True
                 self._report("fill_after_close",
                              f"fill {fill_id} on {order.status.value} order {cid}",
                              Severity.WARNING, client_order_id=cid)
@@ -388,12 +404,16 @@ class OrderManager:
 
     def close_missing(self, client_order_id: str, reason: str) -> bool:
         """The broker does not have this open order: mark it canceled. ``False`` if it is
-        no longer open here (a fill booked during reconciliation finished it)."""
+        no longer open here (a fill booked during reconciliation finished it).
+
+        ``reason`` starts with :data:`MISSING_AT_BROKER`: a fill that later completes the
+        order (the broker had it after all) makes it filled, see :meth:`record_fill`."""
         with self.lock:
             order = self._open.get(client_order_id)
             if order is None:
                 return False
-            order.reject_reason = reason
+            order.reject_reason = (reason if reason.startswith(MISSING_AT_BROKER)
+                                   else f"{MISSING_AT_BROKER}: {reason}")
             self._move(order, S.CANCELED)
             return True
 

@@ -329,6 +329,40 @@ def test_a_fill_after_cancel_is_booked_without_reopening_the_order() -> None:
     assert errors(published)[0].error_type == "fill_after_close"
 
 
+def test_an_order_closed_as_missing_at_the_broker_is_filled_by_the_fill_that_shows_it_was_there(
+        ) -> None:
+    """Reconciliation closed it because the broker did not list it (its submit answer was
+    lost and lookups failed); a later fill for the whole quantity is the broker saying it
+    had the order: the order ends FILLED, as at the broker, and the correction is reported.
+    A fill for part of it leaves it canceled (the broker may have canceled the rest)."""
+    manager, _, published = order_manager()
+    whole = manager.submit(request(quantity=5))
+    part = manager.submit(request(quantity=5))
+    for cid in (whole, part):
+        assert manager.close_missing(cid, "not open at the broker (periodic reconciliation)")
+        assert status_of(manager, cid) is S.CANCELED
+    filled_before = manager.stats().filled
+    assert manager.record_fill(fill(whole, fill_id="w1", amount=5)) is True
+    assert manager.record_fill(fill(part, fill_id="p1", amount=2)) is True
+    order = manager.get(whole)
+    assert order is not None and order.status is S.FILLED and order.filled_quantity == 5
+    assert status_of(manager, part) is S.CANCELED
+    assert manager.stats().filled == filled_before + 1
+    assert [e.error_type for e in errors(published)] == [
+        "order_closed_as_missing_was_filled", "fill_after_close"]
+    assert whole not in {o.client_order_id for o in manager.open_orders()}
+
+
+def test_a_close_reason_without_the_missing_prefix_gets_it() -> None:
+    manager, _, _ = order_manager()
+    cid = manager.submit(request(quantity=1))
+    manager.close_missing(cid, "gone")
+    order = manager.get(cid)
+    assert order is not None and order.reject_reason == "not open at the broker: gone"
+    manager.record_fill(fill(cid, fill_id="f", amount=1))
+    assert status_of(manager, cid) is S.FILLED
+
+
 def test_fills_during_a_pending_cancel_keep_it_pending_until_complete() -> None:
     """A partial fill racing a cancel leaves PENDING_CANCEL; the rest of it fills it."""
     manager, _, _ = order_manager()
