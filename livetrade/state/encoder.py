@@ -36,7 +36,8 @@ from livetrade.state.records import CheckpointHead, OrderRecord, PortfolioHead, 
 # Per chunk: the chunk, its text, and per record key the record object and its text (two
 # flat dicts rather than a tuple per record: fewer objects for the garbage collector).
 _RecordCache = tuple[dict[Any, object], dict[Any, str]]
-_ChunkCache = dict[Hashable, tuple[Mapping[Any, Any], str, _RecordCache]]
+_ChunkEntry = tuple[Mapping[Any, Any], str, _RecordCache]
+_ChunkCache = dict[Hashable, _ChunkEntry]
 _NO_RECORDS: _RecordCache = ({}, {})
 
 YIELD_EVERY_S = 0.0005
@@ -102,16 +103,11 @@ class CheckpointEncoder:
 
     def _records(self, field: str, view: Chunked[Any, Any], model: type[BaseModel]
                  ) -> list[str]:
-        old = self._cache.get(field, {})
-        new: _ChunkCache = {}
-        texts: list[str] = []
-        for slot, chunk in view.chunks:
-            hit = old.get(slot)
-            if hit is not None and hit[0] is chunk:
-                new[slot] = hit
-                texts.append(hit[1])
-                continue
-            seen, seen_texts = hit[2] if hit is not None else _NO_RECORDS
+        """Pieces of a field of validated records: a changed chunk re-encodes only the
+        records that are not the same objects as last time."""
+
+        def build(chunk: Mapping[Any, Any], previous: _ChunkEntry | None) -> _ChunkEntry:
+            seen, seen_texts = previous[2] if previous is not None else _NO_RECORDS
             records: dict[Any, object] = {}
             record_texts: dict[Any, str] = {}
             for key, record in chunk.items():
@@ -123,25 +119,33 @@ class CheckpointEncoder:
                     self.tick()
                 records[key] = record
                 record_texts[key] = text
-            text = ",".join(record_texts.values())
-            new[slot] = (chunk, text, (records, record_texts))
-            texts.append(text)
-        self._cache[field] = new
-        return _separated(texts)
+            return chunk, ",".join(record_texts.values()), (records, record_texts)
+
+        return self._pieces(field, view, build)
 
     def _chunks(self, field: str, view: Chunked[Any, Any],
                 encode: Callable[[Mapping[Any, Any]], str]) -> list[str]:
+        """Pieces of a field encoded a whole chunk at a time (marks, symbols, fill ids)."""
+
+        def build(chunk: Mapping[Any, Any], previous: _ChunkEntry | None) -> _ChunkEntry:
+            self.encoded_records += len(chunk)
+            self.tick()
+            return chunk, encode(chunk), _NO_RECORDS
+
+        return self._pieces(field, view, build)
+
+    def _pieces(self, field: str, view: Chunked[Any, Any],
+                build: Callable[[Mapping[Any, Any], _ChunkEntry | None], _ChunkEntry]
+                ) -> list[str]:
+        """One piece per chunk of ``view``: a chunk that is the same object as at the last
+        checkpoint re-uses its text; any other is ``build``-t (given last time's entry for
+        its slot, if any). Remembers this checkpoint's entries for the next."""
         old = self._cache.get(field, {})
         new: _ChunkCache = {}
         texts: list[str] = []
         for slot, chunk in view.chunks:
             hit = old.get(slot)
-            if hit is not None and hit[0] is chunk:
-                entry = hit
-            else:
-                entry = (chunk, encode(chunk), _NO_RECORDS)
-                self.encoded_records += len(chunk)
-                self.tick()
+            entry = hit if hit is not None and hit[0] is chunk else build(chunk, hit)
             new[slot] = entry
             texts.append(entry[1])
         self._cache[field] = new
