@@ -681,16 +681,12 @@ def _rows(result: SuiteResult, n: int, entry: JsonObject) -> None:
                            ratio=_ratio(_num(_sub(cp, "encode"), "p50_us"),
                                         _num(whole, "p50_us"))))
     bare_set = _sub(cp, "bare_set")
-    result.rows.append(Row(f"{tag}: writer: save (txn + prune) p50/p99",
-                           _p50_p99(_sub(cp, "save")),
-                           baseline=f"bare set {_p50_p99(bare_set)}",
-                           ratio=_ratio(_num(_sub(cp, "save"), "p50_us"),
-                                        _num(bare_set, "p50_us"))))
-    result.rows.append(Row(f"{tag}: writer total (encode + save) p50/p99",
-                           _p50_p99(_sub(cp, "writer_total")),
-                           baseline=f"bare set {_p50_p99(bare_set)}",
-                           ratio=_ratio(_num(_sub(cp, "writer_total"), "p50_us"),
-                                        _num(bare_set, "p50_us"))))
+    for part, label in (("save", "writer: save (txn + prune)"),
+                        ("writer_total", "writer total (encode + save)")):
+        result.rows.append(Row(f"{tag}: {label} p50/p99", _p50_p99(_sub(cp, part)),
+                               baseline=f"bare set {_p50_p99(bare_set)}",
+                               ratio=_ratio(_num(_sub(cp, part), "p50_us"),
+                                            _num(bare_set, "p50_us"))))
     result.rows.append(Row(f"{tag}: read + validate newest checkpoint p50/p99",
                            _p50_p99(_sub(cp, "read_validate")),
                            baseline=f"bare get {_p50_p99(_sub(cp, 'bare_get'))}",
