@@ -15,7 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from wskit import EventRecorder, SilentServer, StreamServer, TickerServer, servers, wait_until
+from wskit import (
+    EventRecorder,
+    SilentServer,
+    StreamServer,
+    TickerServer,
+    server_frame,
+    servers,
+    trade_frame,
+    wait_until,
+)
 
 from livetrade.events import FeedError, MarketData, Severity, SystemErrorEvent
 from livetrade.feeds.binance_stream import BinanceStreamFeed
@@ -333,3 +342,20 @@ def test_only_plain_decimal_strings_are_numbers(text: str) -> None:
                                              ("0.00000001", "1E-8"), ("7", "7")])
 def test_plain_decimal_strings_keep_their_exact_value(text: str, value: str) -> None:
     assert decimal_field({"p": text}, "p", positive=True) == Decimal(value)
+
+
+def test_frames_that_arrive_together_with_nothing_after_them_are_all_delivered() -> None:
+    # Three trades in the handshake's own TCP write, then silence: the feed reads them in
+    # one go, so the read loop must take the second and third from memory instead of
+    # waiting on select for bytes that never come.
+    frames = b"".join(server_frame(trade_frame("BTCUSDT", f"3000{k}", trade_id=k))
+                      for k in range(3))
+    silent = SilentServer(greeting=frames)
+    try:
+        feed = BinanceStreamFeed(silent.url, ["BTC/USDT"], settings=StreamSettings(
+            ping_interval_s=0, stale_after_s=30, backoff=Backoff(initial_s=0.01, max_s=0.02)))
+        with running(feed) as got:
+            ticks = got.wait_market(3, timeout_s=3.0)
+    finally:
+        silent.close()
+    assert [t.price for t in ticks] == [Decimal("30000"), Decimal("30001"), Decimal("30002")]

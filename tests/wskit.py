@@ -110,10 +110,29 @@ class StreamServer:
         self._thread.join(5)
 
 
-class SilentServer:
-    """Accepts the websocket handshake, then reads and ignores everything (even pings)."""
+def server_frame(text: str) -> bytes:
+    """``text`` as one unmasked websocket text frame (what a server sends), by hand."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 1 << 16:
+        header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+    return header + payload
 
-    def __init__(self) -> None:
+
+class SilentServer:
+    """Accepts the websocket handshake, then reads and ignores everything (even pings).
+
+    ``greeting`` (raw bytes, e.g. :func:`server_frame` output) goes out in the same
+    ``sendall`` as the handshake answer, before the silence: frames that reach the client
+    in one TCP segment with the handshake, with nothing after them.
+    """
+
+    def __init__(self, greeting: bytes = b"") -> None:
+        self._greeting = greeting
         self._listener = socket.create_server((HOST, 0))
         self._stop = threading.Event()
         self.accepted = 0
@@ -145,7 +164,7 @@ class SilentServer:
                 (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
             conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                           f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
-                         .encode())
+                         .encode() + self._greeting)
             while conn.recv(65536):
                 pass
         except OSError:

@@ -9,7 +9,9 @@ stream trustworthy lives here, once:
   ``websocket.WebSocketApp`` whose ``run_forever`` returns when the connection ends;
   websocket-client's own reconnect is not used (its fixed delay cannot be interrupted by
   stop). We open the TCP (and TLS) socket ourselves so connect and handshake are bounded by
-  ``connect_timeout_s`` and :meth:`stop` can cut a blocked socket at once.
+  ``connect_timeout_s`` and :meth:`stop` can cut a blocked socket at once. Reads go
+  through :class:`~livetrade.feeds.read_ahead.ReadAheadSocket` (one ``recv`` per burst of
+  frames, not three system calls per frame; see that module).
 * **Reconnect** with capped exponential :class:`~livetrade.feeds.health.Backoff` through an
   injectable ``sleep`` that wakes at once on stop. The attempt count resets only after a
   connection delivered data, so a venue that accepts and drops at once is not hammered.
@@ -41,7 +43,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import structlog
@@ -60,6 +62,7 @@ from livetrade.feeds.health import (
     recovered_event,
     stale_event,
 )
+from livetrade.feeds.read_ahead import ReadAheadApp, ReadAheadSocket
 from livetrade.feeds.wire import BadFrame
 
 _log = structlog.get_logger("livetrade.feeds.ws")
@@ -216,9 +219,11 @@ class WebSocketFeed(DataFeed):
             _log.warning("feed_connect_failed", feed=self.name, error=f"{type(exc).__name__}: "
                          f"{exc}")
             return
-        app = websocket.WebSocketApp(url, on_open=self._on_open, on_data=self._on_data,
-                                     on_error=self._on_error, on_ping=self._on_ping,
-                                     on_pong=self._on_pong, socket=raw)
+        app = ReadAheadApp(url, on_open=self._on_open, on_data=self._on_data,
+                           on_error=self._on_error, on_ping=self._on_ping,
+                           on_pong=self._on_pong,
+                           # duck-typed: websocket-client only reads, writes and polls it
+                           socket=cast(socket.socket, ReadAheadSocket(raw)))
         with self._lock:
             self._app, self._raw = app, raw
         try:
