@@ -300,18 +300,9 @@ class OrderManager:
                 self._report("overfill", f"order {cid} filled {total} of {quantity}",
                              Severity.CRITICAL, client_order_id=cid)
             if order.status in TERMINAL_STATES:
-                if (order.status is S.CANCELED and total >= quantity
+                if (order.status is S.CANCELED
                         and order.reject_reason.startswith(MISSING_AT_BROKER)):
-                    # We closed it only because the broker did not list it (a lost submit
-                    # answer, lookups failing in a storm); this fill is the broker saying
-                    # it had the order after all. Its story is the broker's: filled.
-                    order.status = S.FILLED
-                    order.updated_at = self._clock.now()
-                    self.filled += 1
-                    self._report("order_closed_as_missing_was_filled",
-                                 f"fill {fill_id} completes order {cid}, which reconciliation "
-                                 "had closed as missing at the broker: now filled",
-                                 Severity.WARNING, client_order_id=cid)
+                    self._correct_closed_as_missing(order, fill_id, total >= quantity)
                     return True
                 self._report("fill_after_close",
                              f"fill {fill_id} on {order.status.value} order {cid}",
@@ -402,12 +393,40 @@ class OrderManager:
             self._open[client_order_id] = order
             self._changed.add(client_order_id)
 
+    def _correct_closed_as_missing(self, order: Order, fill_id: str, complete: bool) -> None:
+        """A fill arrived for an order reconciliation closed only because the broker did not
+        list it (a lost submit answer, lookups failing in a storm): the broker had the order
+        after all, so its story is the broker's. Complete: FILLED. Partly filled: open again
+        as PARTIALLY_FILLED, because the rest may still be working at the broker; risk
+        counts it and stop() cancels it, and if the broker did cancel the rest, its cancel
+        or the next reconciliation closes it again. Locked; the fill is already booked."""
+        cid = order.client_order_id
+        order.updated_at = self._clock.now()
+        if complete:
+            order.status = S.FILLED
+            self.filled += 1
+            self._report("order_closed_as_missing_was_filled",
+                         f"fill {fill_id} completes order {cid}, which reconciliation had "
+                         "closed as missing at the broker: now filled",
+                         Severity.WARNING, client_order_id=cid)
+            return
+        order.status = S.PARTIALLY_FILLED
+        order.reject_reason = ""
+        self._closed.pop(cid, None)
+        self._open[cid] = order
+        self._report("order_closed_as_missing_reopened",
+                     f"fill {fill_id} ({order.filled_quantity} of {order.request.quantity}) "
+                     f"on order {cid}, which reconciliation had closed as missing at the "
+                     "broker: open again as partially filled until the broker says otherwise",
+                     Severity.WARNING, client_order_id=cid)
+
     def close_missing(self, client_order_id: str, reason: str) -> bool:
         """The broker does not have this open order: mark it canceled. ``False`` if it is
         no longer open here (a fill booked during reconciliation finished it).
 
-        ``reason`` starts with :data:`MISSING_AT_BROKER`: a fill that later completes the
-        order (the broker had it after all) makes it filled, see :meth:`record_fill`."""
+        ``reason`` starts with :data:`MISSING_AT_BROKER`: a later fill (the broker had it
+        after all) makes it filled, or open again if it is not complete; see
+        :meth:`_correct_closed_as_missing`."""
         with self.lock:
             order = self._open.get(client_order_id)
             if order is None:

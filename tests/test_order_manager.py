@@ -333,24 +333,51 @@ def test_an_order_closed_as_missing_at_the_broker_is_filled_by_the_fill_that_sho
         ) -> None:
     """Reconciliation closed it because the broker did not list it (its submit answer was
     lost and lookups failed); a later fill for the whole quantity is the broker saying it
-    had the order: the order ends FILLED, as at the broker, and the correction is reported.
-    A fill for part of it leaves it canceled (the broker may have canceled the rest)."""
+    had the order: the order ends FILLED, as at the broker, and the correction is reported."""
     manager, _, published = order_manager()
-    whole = manager.submit(request(quantity=5))
-    part = manager.submit(request(quantity=5))
-    for cid in (whole, part):
-        assert manager.close_missing(cid, "not open at the broker (periodic reconciliation)")
-        assert status_of(manager, cid) is S.CANCELED
+    cid = manager.submit(request(quantity=5))
+    assert manager.close_missing(cid, "not open at the broker (periodic reconciliation)")
+    assert status_of(manager, cid) is S.CANCELED
     filled_before = manager.stats().filled
-    assert manager.record_fill(fill(whole, fill_id="w1", amount=5)) is True
-    assert manager.record_fill(fill(part, fill_id="p1", amount=2)) is True
-    order = manager.get(whole)
+    assert manager.record_fill(fill(cid, fill_id="w1", amount=5)) is True
+    order = manager.get(cid)
     assert order is not None and order.status is S.FILLED and order.filled_quantity == 5
-    assert status_of(manager, part) is S.CANCELED
     assert manager.stats().filled == filled_before + 1
-    assert [e.error_type for e in errors(published)] == [
-        "order_closed_as_missing_was_filled", "fill_after_close"]
-    assert whole not in {o.client_order_id for o in manager.open_orders()}
+    assert [e.error_type for e in errors(published)] == ["order_closed_as_missing_was_filled"]
+    assert cid not in {o.client_order_id for o in manager.open_orders()}
+
+
+def test_a_partial_fill_on_an_order_closed_as_missing_opens_it_again() -> None:
+    """The broker had it and filled part: the rest may still be working there, so the
+    order is open again (risk counts it, stop cancels it) until the broker says otherwise;
+    the rest of it fills it as usual, and a checkpoint has it among the open orders."""
+    manager, _, published = order_manager()
+    cid = manager.submit(request(quantity=5))
+    manager.capture_state()  # exported as open ...
+    manager.close_missing(cid, "not open at the broker (periodic reconciliation)")
+    manager.capture_state()  # ... then as closed
+    assert manager.record_fill(fill(cid, fill_id="p1", amount=2)) is True
+    order = manager.get(cid)
+    assert order is not None and order.status is S.PARTIALLY_FILLED
+    assert order.filled_quantity == 2 and order.reject_reason == ""
+    assert cid in {o.client_order_id for o in manager.open_orders()}
+    assert [e.error_type for e in errors(published)] == ["order_closed_as_missing_reopened"]
+    saved = [o for o in manager.export_state()["orders"] if o["client_order_id"] == cid]
+    assert [o["status"] for o in saved] == ["partially_filled"]
+    manager.record_fill(fill(cid, fill_id="p2", amount=3))
+    assert status_of(manager, cid) is S.FILLED
+    assert cid not in {o.client_order_id for o in manager.open_orders()}
+
+
+def test_a_real_cancel_is_not_undone_by_a_late_fill() -> None:
+    """Only a close for "not open at the broker" is the engine's guess; a cancel the
+    broker confirmed stays canceled, and the late fill is booked and reported."""
+    manager, _, published = order_manager()
+    cid = manager.submit(request(quantity=5))
+    manager.on_canceled(canceled(cid))
+    manager.record_fill(fill(cid, fill_id="late", amount=2))
+    assert status_of(manager, cid) is S.CANCELED
+    assert [e.error_type for e in errors(published)] == ["fill_after_close"]
 
 
 def test_a_close_reason_without_the_missing_prefix_gets_it() -> None:
