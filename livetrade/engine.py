@@ -470,6 +470,7 @@ class LiveTradingEngine:
         self.dispatcher.run_pending()
         if self._state_binding is not None:
             self._state_binding.final_checkpoint()
+            self._state_binding.state.release_directory()
         return self._close_session([], True)
 
     # ------------------------------------------------------------------ shared lifecycle

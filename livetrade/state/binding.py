@@ -74,9 +74,10 @@ class StateBinding:
         self.state.stop_requests(timeout_s)
 
     def stop(self, timeout_s: float) -> None:
-        """Finish queued writes, then write the final checkpoint. Blocks."""
+        """Finish queued writes, write the final checkpoint, give the directory up. Blocks."""
         self.state.stop(timeout_s)
         self.final_checkpoint()
+        self.state.release_directory()
 
     def checkpoint(self, reason: str) -> None:
         """Capture and write now (dispatcher not running). Blocks."""

@@ -37,6 +37,7 @@ from livetrade.errors import StateError
 from livetrade.events import Event, Priority
 from livetrade.state.chunks import Chunked
 from livetrade.state.encoder import CheckpointEncoder
+from livetrade.state.lock import lock_directory
 from livetrade.state.pieces import TextPieces
 from livetrade.state.reconcile import Policy
 from livetrade.state.records import (
@@ -108,9 +109,17 @@ class StateManager:
                  ) -> None:
         self.settings = settings
         self._clock = clock
-        self.store = store or StateStore(settings.directory, account_id=settings.account_id,
-                                         strategy_id=settings.strategy_id,
-                                         keep_checkpoints=settings.keep_checkpoints)
+        # Before anything is read: a second engine on this directory is refused here.
+        self._directory_lock = lock_directory(store.directory if store is not None
+                                              else settings.directory)
+        try:
+            self.store = store or StateStore(settings.directory,
+                                             account_id=settings.account_id,
+                                             strategy_id=settings.strategy_id,
+                                             keep_checkpoints=settings.keep_checkpoints)
+        except BaseException:
+            self._directory_lock.release()
+            raise
         self._dirty = threading.Event()
         self._stop = threading.Event()
         # Set while a checkpoint is requested, captured or being written: the timer asks for
@@ -255,6 +264,11 @@ class StateManager:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._thread = None
+
+    def release_directory(self) -> None:
+        """Let another engine (another process) take the state directory: after the final
+        checkpoint. The store stays readable here. See :mod:`livetrade.state.lock`."""
+        self._directory_lock.release()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop asking for checkpoints and finish the queued writes. Blocks."""
