@@ -351,7 +351,10 @@ class LiveTradingEngine:
         undelivered.extend(self.dispatcher.collect_undelivered())
         if self._state_binding is not None:
             self._state_binding.stop(timeout)  # finishes queued writes, then the final one
-        return self._close_session(undelivered, clean and not undelivered)
+        try:
+            return self._close_session(undelivered, clean and not undelivered)
+        finally:
+            self._release_state_directory()
 
     def request_stop(self) -> None:
         """Ask ``run_forever`` to stop (safe from any thread and from signal handlers)."""
@@ -470,8 +473,17 @@ class LiveTradingEngine:
         self.dispatcher.run_pending()
         if self._state_binding is not None:
             self._state_binding.final_checkpoint()
-            self._state_binding.state.release_directory()
-        return self._close_session([], True)
+        try:
+            return self._close_session([], True)
+        finally:
+            self._release_state_directory()
+
+    def _release_state_directory(self) -> None:
+        """Last step of a stop (and of a start that failed): another process may now take
+        the state directory. After the run marker is removed and every checkpoint written,
+        so nothing of this engine's touches the directory afterwards."""
+        if self._state_binding is not None:
+            self._state_binding.release_directory()
 
     # ------------------------------------------------------------------ shared lifecycle
     def _wake_broker_retries(self) -> None:
@@ -488,8 +500,11 @@ class LiveTradingEngine:
         try:
             self._open_session()
         except BaseException:
-            if self.monitor is not None:
-                self.monitor.stop(self.settings.stop_timeout_s)
+            try:
+                if self.monitor is not None:
+                    self.monitor.stop(self.settings.stop_timeout_s)
+            finally:
+                self._release_state_directory()
             raise
 
     def _open_session(self) -> None:
@@ -498,6 +513,7 @@ class LiveTradingEngine:
         self.orders.attach_router(self._route(InlineRouter(self.broker)))
         self.strategy.bind(self.context)
         if self._state_binding is not None:
+            self._state_binding.reclaim_directory()  # given up if an earlier start failed
             # Before on_start, the feeds and the dispatcher thread: nothing else runs yet.
             self.recovery = self._state_binding.recover(
                 broker=self.broker, publish=self.dispatcher.publish,

@@ -327,7 +327,10 @@ class OrderManager:
         with self.lock:
             order = self._open.get(event.client_order_id)
             if order is None:
-                return  # already rejected by our own checks, or unknown: nothing to change
+                # Already rejected by our own checks, unknown, or closed as missing at the
+                # broker (then the broker's reject is its end).
+                self._confirm_closed_as_missing(event.client_order_id, S.REJECTED)
+                return
             if self._finish(event.client_order_id, S.REJECTED, event):
                 order.reject_reason = event.reason
                 self.rejected += 1
@@ -419,6 +422,19 @@ class OrderManager:
                      f"on order {cid}, which reconciliation had closed as missing at the "
                      "broker: open again as partially filled until the broker says otherwise",
                      Severity.WARNING, client_order_id=cid)
+
+    def _confirm_closed_as_missing(self, cid: str, status: OrderStatus) -> None:
+        """The broker's own end (canceled, expired, rejected) for an order reconciliation had
+        closed as missing: its story is now the broker's, and no later fill reopens it (a
+        fill that executed before the cancel only books). Locked."""
+        order = self._closed.get(cid)
+        if (order is None or order.status is not S.CANCELED
+                or not order.reject_reason.startswith(MISSING_AT_BROKER)):
+            return
+        order.status = status
+        order.reject_reason = f"{status.value} at the broker"
+        order.updated_at = self._clock.now()
+        self._changed.add(cid)
 
     def close_missing(self, client_order_id: str, reason: str) -> bool:
         """The broker does not have this open order: mark it canceled. ``False`` if it is
@@ -539,6 +555,7 @@ class OrderManager:
         with self.lock:
             order = self._lookup(cid, event)
             if order is None:
+                self._confirm_closed_as_missing(cid, status)
                 return False
             try:
                 check_transition(order.status, status, cid)

@@ -369,15 +369,31 @@ def test_a_partial_fill_on_an_order_closed_as_missing_opens_it_again() -> None:
     assert cid not in {o.client_order_id for o in manager.open_orders()}
 
 
-def test_a_real_cancel_is_not_undone_by_a_late_fill() -> None:
-    """Only a close for "not open at the broker" is the engine's guess; a cancel the
-    broker confirmed stays canceled, and the late fill is booked and reported."""
+@pytest.mark.parametrize("closed_as_missing_first", [False, True])
+def test_a_cancel_the_broker_confirmed_is_not_undone_by_a_late_fill(
+        closed_as_missing_first: bool) -> None:
+    """Only a close for "not open at the broker" is the engine's guess. A cancel the broker
+    confirmed (also after such a close) stays canceled; a fill that executed before it is
+    booked and reported, and does not open the order again."""
     manager, _, published = order_manager()
     cid = manager.submit(request(quantity=5))
+    if closed_as_missing_first:
+        manager.close_missing(cid, "not open at the broker (periodic reconciliation)")
     manager.on_canceled(canceled(cid))
     manager.record_fill(fill(cid, fill_id="late", amount=2))
-    assert status_of(manager, cid) is S.CANCELED
+    order = manager.get(cid)
+    assert order is not None and order.status is S.CANCELED
+    assert not order.reject_reason.startswith("not open at the broker")
+    assert cid not in {o.client_order_id for o in manager.open_orders()}
     assert [e.error_type for e in errors(published)] == ["fill_after_close"]
+
+
+def test_a_reject_the_broker_sends_for_an_order_closed_as_missing_becomes_its_end() -> None:
+    manager, _, _ = order_manager()
+    cid = manager.submit(request(quantity=5))
+    manager.close_missing(cid, "not open at the broker (periodic reconciliation)")
+    manager.on_reject(rejected(cid))
+    assert status_of(manager, cid) is S.REJECTED
 
 
 def test_a_close_reason_without_the_missing_prefix_gets_it() -> None:

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from kit import RecordingPaperBroker, manual_clock, md
 
+from livetrade.brokers.base import EventSink
 from livetrade.brokers.paper import PaperBrokerConfig
 from livetrade.engine import EngineSettings, LiveTradingEngine
-from livetrade.errors import StateError
+from livetrade.errors import StateError, TransientBrokerError
 from livetrade.state.lock import holder, lock_directory, lock_file
 from livetrade.state.manager import StateManager, StateSettings
 from livetrade.strategy import Strategy
@@ -133,7 +134,7 @@ def test_state_reset_refuses_while_an_engine_holds_the_directory(tmp_path: Path)
     with held_by_another_process(directory):
         refused = reset()
         assert refused.returncode == 1, refused
-        assert "in use by a running engine" in refused.stdout + refused.stderr
+        assert "in use by another engine" in refused.stdout + refused.stderr
         assert directory.exists()
     assert reset().returncode == 0 and not directory.exists()
 
@@ -173,3 +174,48 @@ def test_a_second_livetrade_run_on_the_same_state_is_refused(tmp_path: Path) -> 
     while holder(tmp_path / "state") is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert holder(tmp_path / "state") is None
+
+
+class _DownOnce(RecordingPaperBroker):
+    """A paper broker whose first connect fails, as a broker that is down at start."""
+
+    def __init__(self) -> None:
+        super().__init__(PaperBrokerConfig(), manual_clock())
+        self.attempts = 0
+
+    def connect(self, sink: EventSink) -> None:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise TransientBrokerError("broker down at start")
+        super().connect(sink)
+
+
+def test_a_start_that_fails_gives_the_directory_up_and_a_retried_start_takes_it_again(
+        tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    clock = manual_clock()
+    engine = LiveTradingEngine(Idle(), broker=_DownOnce(), clock=clock,
+                               settings=EngineSettings(market_data_policy="unbounded"),
+                               state=StateManager(state_settings(directory), clock))
+    with pytest.raises(TransientBrokerError):
+        engine.start_sync()
+    assert probe_from_another_process(directory) == "free"
+    engine.start_sync()
+    assert probe_from_another_process(directory).startswith(f"pid {os.getpid()} ")
+    engine.stop_sync()
+    assert probe_from_another_process(directory) == "free"
+
+
+def test_nothing_is_written_to_the_directory_after_the_stop_gave_it_up(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    clock = manual_clock()
+    engine = LiveTradingEngine(Idle(), broker=RecordingPaperBroker(PaperBrokerConfig(), clock),
+                               clock=clock, settings=EngineSettings(market_data_policy="unbounded"),
+                               state=StateManager(state_settings(directory), clock))
+    engine.start_sync()
+    engine.stop_sync()
+    assert engine.state is not None
+    written = engine.state.checkpoints_written
+    with pytest.raises(StateError, match="gave its state directory up"):
+        engine.checkpoint("late")
+    assert engine.state.checkpoints_written == written

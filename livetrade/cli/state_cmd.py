@@ -26,7 +26,7 @@ def _directory(args: argparse.Namespace) -> Path:
 
 def state_command(args: argparse.Namespace) -> int:
     from livetrade.cli.output import print_error
-    from livetrade.state.lock import holder
+    from livetrade.state.lock import lock_directory
     from livetrade.state.store import StateStore, move_aside
 
     try:
@@ -36,12 +36,13 @@ def state_command(args: argparse.Namespace) -> int:
                 print(f"refusing to reset {directory} without --yes (it would be moved "
                       "aside, not deleted)")
                 return 2
-            in_use = holder(directory)
-            if in_use is not None:
-                raise StateError(f"{directory} is in use by a running engine ({in_use})",
-                                 hint="stop that engine first; reset moves the directory "
-                                      "aside and the engine would go on writing into it")
-            target = move_aside(directory)
+            # Held for the whole reset: an engine starting meanwhile is refused, never
+            # left writing into a directory that was moved away under it.
+            claim = lock_directory(directory)
+            try:
+                target = move_aside(directory)
+            finally:
+                claim.release()
             print(f"moved {directory} to {target}; the next start begins with no state")
             return 0
         store = StateStore.open_existing(directory)

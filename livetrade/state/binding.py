@@ -74,10 +74,16 @@ class StateBinding:
         self.state.stop_requests(timeout_s)
 
     def stop(self, timeout_s: float) -> None:
-        """Finish queued writes, write the final checkpoint, give the directory up. Blocks."""
+        """Finish queued writes, then write the final checkpoint. Blocks. (The engine gives
+        the directory up with :meth:`release_directory`, as the very last step of its stop.)"""
         self.state.stop(timeout_s)
         self.final_checkpoint()
+
+    def release_directory(self) -> None:
         self.state.release_directory()
+
+    def reclaim_directory(self) -> None:
+        self.state.reclaim_directory()
 
     def checkpoint(self, reason: str) -> None:
         """Capture and write now (dispatcher not running). Blocks."""

@@ -134,11 +134,13 @@ class StateManager:
         self.on_written: Callable[[int, float], None] | None = None
         """Called (writer thread) with each checkpoint's number and build+save seconds."""
         self.encoder = CheckpointEncoder()
+        self._released = False
         self._write_lock = threading.Lock()  # the writer thread, or the final checkpoint
 
     # ------------------------------------------------------------------ journal
     def journal(self, kind: JournalKind, client_order_id: str, data: dict[str, Any]) -> None:
         """Durably append to the order journal. Blocks on disk; raises ``StateError``."""
+        self._check_held()
         self.store.append_journal(kind, client_order_id, data, recorded_at=self._clock.now())
 
     def journal_since(self, sequence: int) -> list[JournalEntry]:
@@ -220,6 +222,7 @@ class StateManager:
 
     def write(self, captured: Captured) -> Written:
         """Encode and store a checkpoint now. Blocks on disk; raises ``StateError``."""
+        self._check_held()
         with self._write_lock:
             started = time.perf_counter()
             number = self.store.next_checkpoint_number()
@@ -266,9 +269,31 @@ class StateManager:
         self._thread = None
 
     def release_directory(self) -> None:
-        """Let another engine (another process) take the state directory: after the final
-        checkpoint. The store stays readable here. See :mod:`livetrade.state.lock`."""
+        """Let another engine (another process) take the state directory: the last step of
+        a stop. Kept while this engine's checkpoint writer is still running (a stop that
+        timed out on a slow disk): the directory is not given up while we write to it.
+        Afterwards the store stays readable here, and any write is refused.
+        See :mod:`livetrade.state.lock`."""
+        writer = self._writer
+        if writer is not None and writer.is_alive():
+            _log.error("state_directory_kept", directory=str(self.settings.directory),
+                       reason="the checkpoint writer is still running")
+            return
+        self._released = True
         self._directory_lock.release()
+
+    def reclaim_directory(self) -> None:
+        """Take the directory again after a start that failed gave it up (a retried start).
+        Raises ``StateError`` if another process took it meanwhile."""
+        if self._released:
+            self._directory_lock = lock_directory(self.store.directory)
+            self._released = False
+
+    def _check_held(self) -> None:
+        if self._released:
+            raise StateError("this engine gave its state directory up when it stopped; "
+                             "nothing more is written to it",
+                             directory=str(self.settings.directory))
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop asking for checkpoints and finish the queued writes. Blocks."""
@@ -276,7 +301,9 @@ class StateManager:
         if self._writer is not None:
             self._writes.put(None)
             self._writer.join(timeout_s)
-        self._thread = self._writer = None
+        self._thread = None
+        if self._writer is not None and not self._writer.is_alive():
+            self._writer = None  # a writer still busy is kept: release_directory checks it
 
     def _timer(self, request_checkpoint: Callable[[str], None]) -> None:
         interval = self.settings.checkpoint_interval_s
