@@ -300,8 +300,7 @@ class OrderManager:
                 self._report("overfill", f"order {cid} filled {total} of {quantity}",
                              Severity.CRITICAL, client_order_id=cid)
             if order.status in TERMINAL_STATES:
-                if (order.status is S.CANCELED
-                        and order.reject_reason.startswith(MISSING_AT_BROKER)):
+                if _closed_as_missing(order):
                     self._correct_closed_as_missing(order, fill_id, total >= quantity)
                     return True
                 self._report("fill_after_close",
@@ -428,8 +427,7 @@ class OrderManager:
         closed as missing: its story is now the broker's, and no later fill reopens it (a
         fill that executed before the cancel only books). Locked."""
         order = self._closed.get(cid)
-        if (order is None or order.status is not S.CANCELED
-                or not order.reject_reason.startswith(MISSING_AT_BROKER)):
+        if order is None or not _closed_as_missing(order):
             return
         order.status = status
         order.reject_reason = f"{status.value} at the broker"
@@ -597,6 +595,11 @@ class OrderManager:
         self._publish(trusted(SystemErrorEvent, error_type=error_type, message=message,
                               severity=severity, source="order_manager",
                               timestamp=self._clock.now(), context=context))
+
+
+def _closed_as_missing(order: Order) -> bool:
+    """Closed by :meth:`OrderManager.close_missing` and not settled by the broker since."""
+    return order.status is S.CANCELED and order.reject_reason.startswith(MISSING_AT_BROKER)
 
 
 def _export_maps() -> tuple[ChunkedMap[str, dict[str, Any]], ChunkedMap[str, dict[str, Any]],

@@ -70,6 +70,16 @@ def state_settings(directory: Path) -> StateSettings:
     return StateSettings(directory=directory, account_id="acct", strategy_id="idle")
 
 
+def engine_on(directory: Path, broker: RecordingPaperBroker | None = None
+              ) -> LiveTradingEngine:
+    """A drive-mode engine with its state in ``directory`` (a paper broker by default)."""
+    clock = manual_clock()
+    return LiveTradingEngine(Idle(), broker=broker or RecordingPaperBroker(PaperBrokerConfig(),
+                                                                           clock),
+                             clock=clock, settings=EngineSettings(market_data_policy="unbounded"),
+                             state=StateManager(state_settings(directory), clock))
+
+
 def test_a_directory_another_process_holds_is_refused_naming_that_process(
         tmp_path: Path) -> None:
     directory = tmp_path / "state"
@@ -111,10 +121,7 @@ def test_one_process_may_hold_a_directory_for_several_engines_until_the_last_let
 def test_an_engine_holds_its_directory_while_it_runs_and_frees_it_when_it_stops(
         tmp_path: Path) -> None:
     directory = tmp_path / "state"
-    clock = manual_clock()
-    engine = LiveTradingEngine(Idle(), broker=RecordingPaperBroker(PaperBrokerConfig(), clock),
-                               clock=clock, settings=EngineSettings(market_data_policy="unbounded"),
-                               state=StateManager(state_settings(directory), clock))
+    engine = engine_on(directory)
     engine.start_sync()
     engine.process(md("AAA", 100))
     assert probe_from_another_process(directory).startswith(f"pid {os.getpid()} ")
@@ -193,10 +200,7 @@ class _DownOnce(RecordingPaperBroker):
 def test_a_start_that_fails_gives_the_directory_up_and_a_retried_start_takes_it_again(
         tmp_path: Path) -> None:
     directory = tmp_path / "state"
-    clock = manual_clock()
-    engine = LiveTradingEngine(Idle(), broker=_DownOnce(), clock=clock,
-                               settings=EngineSettings(market_data_policy="unbounded"),
-                               state=StateManager(state_settings(directory), clock))
+    engine = engine_on(directory, _DownOnce())
     with pytest.raises(TransientBrokerError):
         engine.start_sync()
     assert probe_from_another_process(directory) == "free"
@@ -208,10 +212,7 @@ def test_a_start_that_fails_gives_the_directory_up_and_a_retried_start_takes_it_
 
 def test_nothing_is_written_to_the_directory_after_the_stop_gave_it_up(tmp_path: Path) -> None:
     directory = tmp_path / "state"
-    clock = manual_clock()
-    engine = LiveTradingEngine(Idle(), broker=RecordingPaperBroker(PaperBrokerConfig(), clock),
-                               clock=clock, settings=EngineSettings(market_data_policy="unbounded"),
-                               state=StateManager(state_settings(directory), clock))
+    engine = engine_on(directory)
     engine.start_sync()
     engine.stop_sync()
     assert engine.state is not None

@@ -62,6 +62,10 @@ class DirectoryLock:
         self.directory = directory
         self._released = False
 
+    @property
+    def released(self) -> bool:
+        return self._released
+
     def release(self) -> None:
         """Give this claim back; the lock itself goes when the process's last claim does.
         Releasing twice is a no-op."""

@@ -134,7 +134,6 @@ class StateManager:
         self.on_written: Callable[[int, float], None] | None = None
         """Called (writer thread) with each checkpoint's number and build+save seconds."""
         self.encoder = CheckpointEncoder()
-        self._released = False
         self._write_lock = threading.Lock()  # the writer thread, or the final checkpoint
 
     # ------------------------------------------------------------------ journal
@@ -279,18 +278,16 @@ class StateManager:
             _log.error("state_directory_kept", directory=str(self.settings.directory),
                        reason="the checkpoint writer is still running")
             return
-        self._released = True
         self._directory_lock.release()
 
     def reclaim_directory(self) -> None:
         """Take the directory again after a start that failed gave it up (a retried start).
         Raises ``StateError`` if another process took it meanwhile."""
-        if self._released:
+        if self._directory_lock.released:
             self._directory_lock = lock_directory(self.store.directory)
-            self._released = False
 
     def _check_held(self) -> None:
-        if self._released:
+        if self._directory_lock.released:
             raise StateError("this engine gave its state directory up when it stopped; "
                              "nothing more is written to it",
                              directory=str(self.settings.directory))
