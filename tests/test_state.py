@@ -25,6 +25,7 @@ from livetrade.events import OrderFill, Side, SystemErrorEvent
 from livetrade.orders import ClientOrderIdGenerator, OrderStatus
 from livetrade.state.manager import StateManager, StateSettings
 from livetrade.state.reconcile import plan_reconciliation
+from livetrade.state.records import SCHEMA_VERSION
 from livetrade.state.store import StateStore
 from livetrade.strategy import Strategy
 
@@ -255,7 +256,8 @@ def _rewrite(tmp_path: Path, number: int, change: Any) -> None:
 @pytest.mark.parametrize("damage", [
     lambda text: text[: len(text) // 2],                      # truncated value
     lambda text: text.replace('"cash":"', '"cash":"x'),       # edited bytes
-    lambda text: text.replace('"schema_version":1', '"schema_version":99'),  # future schema
+    lambda text: text.replace(f'"schema_version":{SCHEMA_VERSION}',
+                              '"schema_version":99'),  # future schema
     lambda text: text.replace('"account_id":"acct"', '"account_id":"other"'),  # foreign
 ])
 def test_a_bad_newest_checkpoint_is_refused_or_skipped_never_half_loaded(

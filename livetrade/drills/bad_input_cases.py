@@ -32,6 +32,7 @@ from livetrade.events import (
 from livetrade.feeds.replay import ReplayFeed
 from livetrade.orders import ClientOrderIdGenerator
 from livetrade.state.manager import StateManager, StateSettings
+from livetrade.state.records import SCHEMA_VERSION
 from livetrade.state.store import StateStore
 from livetrade.strategy import Strategy
 
@@ -203,7 +204,8 @@ def _good_store(directory: Path) -> PaperBroker:
 DAMAGE: dict[str, Any] = {
     "truncated checkpoint": lambda text: text[: len(text) // 2],
     "edited bytes": lambda text: text.replace('"cash":"', '"cash":"x'),
-    "future schema": lambda text: text.replace('"schema_version":1', '"schema_version":99'),
+    "future schema": lambda text: text.replace(f'"schema_version":{SCHEMA_VERSION}',
+                                               '"schema_version":99'),
     "another account's checkpoint": lambda text: text.replace('"account_id":"drill"',
                                                               '"account_id":"other"'),
 }

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from livetrade.events import OrderType, Side, TimeInForce, UtcDatetime
 from livetrade.orders import OrderStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first. 2: the order journal moved into a table of its own (records unchanged)."""
 
 
 class _Record(BaseModel):

@@ -1,21 +1,27 @@
-"""The state store: checkpoints, the order journal and reconciliation reports in diskcache.
+"""The state store: checkpoints, the order journal and reconciliation reports, in SQLite.
 
 One ``diskcache.Cache`` directory per engine instance. diskcache keeps its index in SQLite;
 each write here runs in one SQLite transaction (``Cache.transact``), so a ``kill -9`` at any
-instant leaves either the old or the new value, never half of one. (Durability is against a
-process crash: SQLite runs in WAL mode with ``synchronous=NORMAL``; a power cut may lose the
-last transactions but not corrupt the file.) Eviction is off: nothing is ever dropped to
-save space. Values are JSON text validated by :mod:`livetrade.state.records` on the way
-back, never pickle.
+instant leaves either the old or the new value, never half of one. The order journal is a
+table of its own in the same database file (:mod:`livetrade.state.journal`: one ``INSERT``
+an entry instead of diskcache's bookkeeping, since it is written on the order path).
+(Durability is against a process crash: SQLite runs in WAL mode with ``synchronous=NORMAL``;
+a power cut may lose the last transactions but not corrupt the file.) Eviction is off:
+nothing is ever dropped to save space. Values are JSON text validated by
+:mod:`livetrade.state.records` on the way back, never pickle.
 
 Keys::
 
     meta                      {"schema_version", "account_id", "strategy_id", "created_at"}
     checkpoint:index          JSON list of kept checkpoint numbers, oldest first
     checkpoint:<n, 10 digits> a Checkpoint
-    journal:next              last journal sequence number used (integer)
-    journal:<n, 12 digits>    a JournalEntry
+    checkpoint:covers         JSON {checkpoint number: last journal entry it covers}
     report:index / report:<n> reconciliation reports (JSON)
+
+and the tables ``livetrade_journal`` / ``livetrade_journal_meta`` (the journal). Schema 1
+kept the journal as keys (``journal:next``, ``journal:first``, ``journal:<n, 12 digits>``);
+opening such a store moves them into the table once (:meth:`StateStore._migrate_journal`),
+after which an older livetrade refuses the store instead of missing its journal.
 
 This module blocks on disk I/O; the engine calls it from its state thread or, for journal
 appends, from the dispatcher thread (one small SQLite transaction per order event).
@@ -34,6 +40,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from livetrade.errors import StateError
+from livetrade.state.journal import JournalTable
+from livetrade.state.lock import lock_directory
 from livetrade.state.pieces import PiecesDisk, TextPieces
 from livetrade.state.records import (
     SCHEMA_VERSION,
@@ -44,7 +52,9 @@ from livetrade.state.records import (
 )
 
 _CP = "checkpoint:{:010d}"
-_JOURNAL = "journal:{:012d}"
+_OLD_JOURNAL = "journal:{:012d}"  # schema 1
+JOURNAL_IN_TABLE = 2
+"""The first schema with the journal in its own table."""
 
 
 def _summarise(error: ValidationError) -> str:
@@ -69,7 +79,14 @@ class StateStore:
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.Lock()
         self._cache = self._open()
-        self._check_meta()
+        try:
+            version = self._check_meta()
+            self._journal = self._open_journal()
+        except BaseException:
+            self._cache.close()
+            raise
+        if version < JOURNAL_IN_TABLE:
+            self._migrate_under_lock()
         self.last_journal_sequence = self.journal_sequence()
         """The journal's last sequence number, kept in memory so that the dispatcher's
         checkpoint capture never waits on SQLite (only :meth:`append_journal` moves it)."""
@@ -97,14 +114,15 @@ class StateStore:
             raise StateError(f"state store read failed for {key}: {exc}",
                              directory=str(self.directory)) from exc
 
-    def _check_meta(self) -> None:
+    def _check_meta(self) -> int:
+        """Check the store's metadata (or write it, for a new store); its schema version."""
         raw = self._get("meta")
         if raw is None:
             meta = {"schema_version": SCHEMA_VERSION, "account_id": self.account_id,
                     "strategy_id": self.strategy_id,
                     "created_at": datetime.now(UTC).isoformat()}
             self._cache.set("meta", json.dumps(meta))
-            return
+            return SCHEMA_VERSION
         try:
             meta = json.loads(raw)
             version = int(meta["schema_version"])
@@ -122,6 +140,63 @@ class StateStore:
                 f"state store belongs to account {account!r} / strategy {strategy!r}, not "
                 f"{self.account_id!r} / {self.strategy_id!r}", directory=str(self.directory),
                 hint="point state.directory at this engine's own store")
+        return version
+
+    def _open_journal(self) -> JournalTable:
+        from diskcache.core import DBNAME
+
+        try:
+            return JournalTable(self.directory / DBNAME)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"the journal in {self.directory} cannot be opened: {exc}",
+                             directory=str(self.directory),
+                             hint="run 'livetrade state verify'") from exc
+
+    def _migrate_under_lock(self) -> None:
+        """Migrate only while no other process uses the directory: an older engine still
+        running on it would go on appending to the keys this moves (and would restart their
+        numbering once the counter key is gone). Counted, so an engine of this process that
+        already holds the directory is no obstacle. Closes the store if it cannot."""
+        try:
+            claim = lock_directory(self.directory)
+        except StateError as exc:
+            self.close()
+            raise StateError(
+                f"this state store (schema 1) must be upgraded, and {exc.message}",
+                directory=str(self.directory),
+                hint="stop the engine using it, then run this again; the upgrade moves the "
+                     "order journal into its own table on first open") from None
+        try:
+            self._migrate_journal()
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            claim.release()
+
+    def _migrate_journal(self) -> None:
+        """Move a schema-1 journal (diskcache keys) into the journal table, then drop the
+        keys and record the new schema. A crash between the two steps leaves the keys, and
+        the next open copies the same entries again (replacing, never doubling)."""
+        try:
+            last = int(self._cache.get("journal:next", 0))
+            first = int(self._cache.get("journal:first", 1))
+            entries = [(n, str(raw)) for n in range(first, last + 1)
+                       if (raw := self._cache.get(_OLD_JOURNAL.format(n))) is not None]
+            self._journal.adopt(entries, first=first, last=last)
+            with self._lock, self._cache.transact():
+                for n in range(first, last + 1):
+                    self._cache.delete(_OLD_JOURNAL.format(n))
+                self._cache.delete("journal:next")
+                self._cache.delete("journal:first")
+                meta = json.loads(self._cache.get("meta"))
+                meta["schema_version"] = SCHEMA_VERSION
+                self._cache.set("meta", json.dumps(meta))
+        except (sqlite3.Error, OSError, ValueError, TypeError) as exc:
+            raise StateError(f"moving the journal to its table failed: {exc}",
+                             directory=str(self.directory),
+                             hint="nothing was lost: the old entries are kept until the "
+                                  "move completes; run 'livetrade state verify'") from exc
 
     @classmethod
     def open_existing(cls, directory: str | Path) -> StateStore:
@@ -150,6 +225,7 @@ class StateStore:
         return dict(json.loads(self._get("meta")))
 
     def close(self) -> None:
+        self._journal.close()
         self._cache.close()
 
     # ------------------------------------------------------------------ checkpoints
@@ -179,12 +255,19 @@ class StateStore:
         """
         try:
             self._cache.set(_CP.format(number), text)
-            self._save(number, journal_sequence)
+            prune_upto = self._save(number, journal_sequence)
+            if prune_upto is not None:
+                # After the index commits, on the journal's own connection: inside the
+                # transaction above it would wait for that transaction's write lock. A crash
+                # in between leaves entries that the next checkpoint prunes.
+                self._journal.prune(prune_upto)
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise StateError(f"checkpoint write failed: {exc}",
                              directory=str(self.directory)) from exc
 
-    def _save(self, number: int, journal_sequence: int) -> None:
+    def _save(self, number: int, journal_sequence: int) -> int | None:
+        """Record checkpoint ``number`` in the index, dropping the oldest beyond the limit.
+        Returns the journal entry up to which entries are no longer needed."""
         with self._lock, self._cache.transact():
             numbers = [n for n in self.checkpoint_numbers() if n != number]
             numbers.append(number)
@@ -199,8 +282,7 @@ class StateStore:
             # Journal entries before what the oldest kept checkpoint covers are never needed
             # again (read from the index: re-reading that checkpoint costs a restore).
             oldest = covers.get(str(numbers[0]))
-            if oldest is not None:
-                self._prune_journal(int(oldest))
+            return None if oldest is None else int(oldest)
 
     def load_checkpoint(self, number: int | None = None) -> Checkpoint:
         """Load and validate checkpoint ``number`` (default: the newest). Raises ``StateError``."""
@@ -256,15 +338,15 @@ class StateStore:
         ``recorded_at`` is the engine's clock (data time in a replay), so that it compares
         with the broker's fill times; raises ``StateError`` if the write fails.
         """
+        recorded = recorded_at or datetime.now(UTC)
+        ready = to_json_ready(data or {})
+
+        def entry_for(sequence: int) -> str:
+            return JournalEntry(sequence=sequence, kind=kind, client_order_id=client_order_id,
+                                recorded_at=recorded, data=ready).model_dump_json()
+
         try:
-            with self._lock, self._cache.transact():
-                sequence = int(self._cache.get("journal:next", 0)) + 1
-                entry = JournalEntry(sequence=sequence, kind=kind,
-                                     client_order_id=client_order_id,
-                                     recorded_at=recorded_at or datetime.now(UTC),
-                                     data=to_json_ready(data or {}))
-                self._cache.set(_JOURNAL.format(sequence), entry.model_dump_json())
-                self._cache.set("journal:next", sequence)
+            sequence = self._journal.append(entry_for)
         except (sqlite3.Error, OSError, ValidationError) as exc:
             raise StateError(f"journal write failed: {exc}",
                              directory=str(self.directory)) from exc
@@ -272,7 +354,12 @@ class StateStore:
         return sequence
 
     def journal_sequence(self) -> int:
-        return int(self._get("journal:next") or 0)
+        """The last journal entry's number (0 before the first)."""
+        try:
+            return self._journal.last()
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"journal read failed: {exc}",
+                             directory=str(self.directory)) from exc
 
     def journal_since(self, after: int) -> list[JournalEntry]:
         """Entries with sequence > ``after``, in order. Raises ``StateError`` on a bad one."""
@@ -281,9 +368,14 @@ class StateStore:
         if after + 1 < first:
             raise StateError(f"journal entries before {first} were pruned; cannot read from "
                              f"{after + 1}", directory=str(self.directory))
+        try:
+            stored = self._journal.entries(after, last)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"journal read failed: {exc}",
+                             directory=str(self.directory)) from exc
         entries = []
         for sequence in range(after + 1, last + 1):
-            raw = self._get(_JOURNAL.format(sequence))
+            raw = stored.get(sequence)
             if raw is None:
                 raise StateError(f"journal entry {sequence} is missing",
                                  directory=str(self.directory))
@@ -294,15 +386,13 @@ class StateStore:
                                  directory=str(self.directory)) from None
         return entries
 
-    def _prune_journal(self, upto: int) -> None:
-        first = int(self._cache.get("journal:first", 1))
-        for sequence in range(first, upto + 1):
-            self._cache.delete(_JOURNAL.format(sequence))
-        if upto + 1 > first:
-            self._cache.set("journal:first", upto + 1)
-
     def journal_first(self) -> int:
-        return int(self._get("journal:first") or 1)
+        """The first journal entry not pruned."""
+        try:
+            return self._journal.first()
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"journal read failed: {exc}",
+                             directory=str(self.directory)) from exc
 
     # ------------------------------------------------------------------ reports
     def save_report(self, report: dict[str, Any]) -> int:
