@@ -230,6 +230,58 @@ def test_an_old_store_in_use_by_another_process_is_not_upgraded_under_it(
         open_store(tmp_path)
     assert old_keys(tmp_path) == ["journal:000000000001", "journal:000000000002",
                                   "journal:next"]
+    assert journal_tables(tmp_path) == set()  # nothing was created before the lock
     store = open_store(tmp_path)  # once it is free
     assert ids(store.journal_since(0)) == [(1, "old-1"), (2, "old-2")]
+    store.close()
+
+
+def journal_tables(directory: Path) -> set[str]:
+    with sqlite3.connect(directory / DBNAME) as con:
+        return {str(name) for (name,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'livetrade%'")}
+
+
+def test_looking_at_an_old_store_does_not_upgrade_it(tmp_path: Path) -> None:
+    # ``livetrade state show`` / ``verify``: an older livetrade must still open the store.
+    schema_1_store(tmp_path, first=2, last=3)
+    store = StateStore.open_existing(tmp_path)
+    assert ids(store.journal_since(1)) == [(2, "old-2"), (3, "old-3")]
+    assert store.verify() == []
+    with pytest.raises(StateError, match="opened read-only"):
+        append(store, "new")
+    with pytest.raises(StateError, match="opened read-only"):
+        store.save_checkpoint_text(1, 3, "{}")
+    assert store.checkpoint_numbers() == []  # refused before anything was written
+    assert store.meta()["schema_version"] == 1
+    store.close()
+    assert journal_tables(tmp_path) == set()
+    assert old_keys(tmp_path) == ["journal:000000000002", "journal:000000000003",
+                                  "journal:first", "journal:next"]
+
+
+@pytest.mark.parametrize("damage", [
+    "DELETE FROM livetrade_journal_meta",                                    # counters lost
+    "UPDATE livetrade_journal_meta SET value = 1 WHERE key = 'last'",         # behind entries
+    "UPDATE livetrade_journal_meta SET value = 'x' WHERE key = 'first'",      # not a number
+    "DROP TABLE livetrade_journal_meta",                                      # table lost
+])
+def test_damaged_counters_are_refused_never_restarted_from_one(tmp_path: Path,
+                                                                damage: str) -> None:
+    store = open_store(tmp_path)
+    for k in range(1, 4):
+        append(store, f"s-{k}")
+    store.close()
+    with sqlite3.connect(tmp_path / DBNAME) as con:
+        con.execute(damage)
+    with pytest.raises(StateError, match=r"journal .* cannot be opened: the journal's"):
+        open_store(tmp_path)
+
+
+def test_a_checkpoint_covering_entries_the_journal_lost_stops_the_restore(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    append(store, "s-1")
+    with pytest.raises(StateError, match="after entry 5, past its end 1"):
+        store.journal_since(5)  # what recovery asks for a checkpoint that covers entry 5
     store.close()

@@ -21,7 +21,16 @@ on one directory in one process can never hand out the same number; the primary 
 refuse it anyway.
 
 One connection, shared by the threads that use it (the dispatcher appends, the checkpoint
-writer prunes), serialized by a lock of its own.
+writer prunes), serialized by a lock of its own. The store also serializes appends and prunes
+with its diskcache transactions under its own lock, so they queue in Python (woken at once)
+rather than in SQLite's busy handler, which sleeps 1 ms or more per retry.
+
+Damage is refused, not repaired: counters that are missing, not numbers, or that disagree
+with the entries raise ``sqlite3.DatabaseError`` when the table is opened or used (a lost
+``last`` silently restarting the numbering would hand out numbers checkpoints already cover).
+
+:class:`KeyedJournal` reads the schema-1 layout as it is, for read-only tools that must not
+upgrade a store (``livetrade state show`` / ``verify``).
 """
 
 from __future__ import annotations
@@ -30,13 +39,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-_SCHEMA = (
+_TABLES = (
     "CREATE TABLE IF NOT EXISTS livetrade_journal "
     "(sequence INTEGER PRIMARY KEY, entry TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS livetrade_journal_meta "
-    "(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO livetrade_journal_meta (key, value) VALUES ('first', 1), ('last', 0)",
+    "CREATE TABLE livetrade_journal_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT INTO livetrade_journal_meta (key, value) VALUES ('first', 1), ('last', 0)",
 )
 _BUSY_TIMEOUT_S = 60.0  # diskcache's own; a checkpoint transaction may hold the write lock
 
@@ -57,7 +66,7 @@ class JournalTable:
         try:
             self._con.execute("PRAGMA synchronous=NORMAL")  # per connection; as diskcache's
             with self._lock:
-                self._transaction(lambda: [self._con.execute(sql) for sql in _SCHEMA])
+                self._transaction(self._prepare)
         except BaseException:
             self._con.close()
             raise
@@ -77,9 +86,32 @@ class JournalTable:
                 self._con.execute("ROLLBACK")
             raise
 
+    def _prepare(self) -> None:
+        """Create the tables in a new store; check the counters of an existing one."""
+        tables = {str(name) for (name,) in self._con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+            "('livetrade_journal', 'livetrade_journal_meta')")}
+        if "livetrade_journal_meta" not in tables:
+            if "livetrade_journal" in tables:
+                raise sqlite3.DatabaseError("the journal's counters table is missing")
+            for sql in _TABLES:
+                self._con.execute(sql)
+            return
+        self._con.execute(_TABLES[0])  # a dropped entry table shows as missing entries
+        first, last = self._meta("first"), self._meta("last")
+        low, high = self._con.execute(
+            "SELECT MIN(sequence), MAX(sequence) FROM livetrade_journal").fetchone()
+        if first < 1 or last < first - 1 or (high is not None and (low < first or high > last)):
+            raise sqlite3.DatabaseError(
+                f"the journal's counters (first {first}, last {last}) disagree with its "
+                f"entries ({low}..{high})")
+
     def _meta(self, key: str) -> int:
         row = self._con.execute("SELECT value FROM livetrade_journal_meta WHERE key = ?",
                                 (key,)).fetchone()
+        if row is None or type(row[0]) is not int:
+            raise sqlite3.DatabaseError(f"the journal's {key!r} counter is missing or not a "
+                                        "number")
         return int(row[0])
 
     def append(self, entry_for: Callable[[int], str]) -> int:
@@ -151,3 +183,27 @@ class JournalTable:
 
         with self._lock:
             self._transaction(body)
+
+
+class KeyedJournal:
+    """The schema-1 journal, read where it is (diskcache keys), for tools that only look.
+
+    The same reading methods as :class:`JournalTable`; nothing here writes. ``get`` is the
+    store's checked ``diskcache`` read.
+    """
+
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    def close(self) -> None:
+        """Nothing of its own to close (the store's diskcache is)."""
+
+    def last(self) -> int:
+        return int(self._get("journal:next") or 0)
+
+    def first(self) -> int:
+        return int(self._get("journal:first") or 1)
+
+    def entries(self, after: int, upto: int) -> dict[int, str]:
+        found = {n: self._get(f"journal:{n:012d}") for n in range(after + 1, upto + 1)}
+        return {n: str(text) for n, text in found.items() if text is not None}

@@ -111,7 +111,6 @@ class Recovery:
         report.fallback_problems = problems
         for problem in problems:
             self._warn("checkpoint_invalid", f"{problem}; using an older checkpoint")
-        after = self._state.store.journal_first() - 1
         since: datetime | None = None
         if checkpoint is not None:
             report.checkpoint = checkpoint.number
@@ -124,6 +123,7 @@ class Recovery:
                 self._warn("stale_checkpoint", f"checkpoint {checkpoint.number} is "
                            f"{age:.0f}s old (limit {settings.stale_checkpoint_s:.0f}s)")
             # Parse everything before changing anything: nothing is half-loaded.
+            entries = self._state.journal_since(checkpoint.journal_sequence)
             portfolio = checkpoint.portfolio.model_dump()
             # A record's fields as they are (the dict order_from_dict reads): model_dump()
             # copies every field of every order through pydantic, ~0.1 ms each.
@@ -135,9 +135,9 @@ class Recovery:
             self._portfolio.restore_state(portfolio)
             self._orders.restore_state(orders)
             self._strategy.set_state(dict(checkpoint.strategy_state))
-            after = checkpoint.journal_sequence
             since = checkpoint.created_at
-        entries = self._state.journal_since(after)
+        else:
+            entries = self._state.journal_since(self._state.store.journal_first() - 1)
         for entry in entries:
             self._replay(entry.kind, entry.client_order_id, entry.data, report)
             since = entry.recorded_at if since is None else min(since, entry.recorded_at)

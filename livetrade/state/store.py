@@ -40,7 +40,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from livetrade.errors import StateError
-from livetrade.state.journal import JournalTable
+from livetrade.state.journal import JournalTable, KeyedJournal
 from livetrade.state.lock import lock_directory
 from livetrade.state.pieces import PiecesDisk, TextPieces
 from livetrade.state.records import (
@@ -70,7 +70,7 @@ class StateStore:
     """
 
     def __init__(self, directory: str | Path, *, account_id: str, strategy_id: str,
-                 keep_checkpoints: int = 10) -> None:
+                 keep_checkpoints: int = 10, upgrade: bool = True) -> None:
         if keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1")
         self.directory = Path(directory)
@@ -79,17 +79,24 @@ class StateStore:
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.Lock()
         self._cache = self._open()
+        journal: JournalTable | KeyedJournal | None = None
         try:
             version = self._check_meta()
-            self._journal = self._open_journal()
+            if version >= JOURNAL_IN_TABLE:
+                journal = self._open_journal()
+            elif upgrade:
+                journal = self._migrate_under_lock()
+            else:  # a read-only tool: look at the schema-1 journal where it is
+                journal = KeyedJournal(self._get)
+            self._journal = journal
+            self.last_journal_sequence = self.journal_sequence()
+            """The journal's last sequence number, kept in memory so that the dispatcher's
+            checkpoint capture never waits on SQLite (only :meth:`append_journal` moves it)."""
         except BaseException:
+            if journal is not None:
+                journal.close()
             self._cache.close()
             raise
-        if version < JOURNAL_IN_TABLE:
-            self._migrate_under_lock()
-        self.last_journal_sequence = self.journal_sequence()
-        """The journal's last sequence number, kept in memory so that the dispatcher's
-        checkpoint capture never waits on SQLite (only :meth:`append_journal` moves it)."""
 
     # ------------------------------------------------------------------ opening
     def _open(self) -> Any:
@@ -121,7 +128,11 @@ class StateStore:
             meta = {"schema_version": SCHEMA_VERSION, "account_id": self.account_id,
                     "strategy_id": self.strategy_id,
                     "created_at": datetime.now(UTC).isoformat()}
-            self._cache.set("meta", json.dumps(meta))
+            try:
+                self._cache.set("meta", json.dumps(meta))
+            except (sqlite3.Error, OSError) as exc:
+                raise StateError(f"state store metadata cannot be written: {exc}",
+                                 directory=str(self.directory)) from exc
             return SCHEMA_VERSION
         try:
             meta = json.loads(raw)
@@ -152,38 +163,44 @@ class StateStore:
                              directory=str(self.directory),
                              hint="run 'livetrade state verify'") from exc
 
-    def _migrate_under_lock(self) -> None:
-        """Migrate only while no other process uses the directory: an older engine still
-        running on it would go on appending to the keys this moves (and would restart their
-        numbering once the counter key is gone). Counted, so an engine of this process that
-        already holds the directory is no obstacle. Closes the store if it cannot."""
+    def _migrate_under_lock(self) -> JournalTable:
+        """Upgrade a schema-1 store; its journal table. Only while no other process uses the
+        directory: an older engine still running on it would go on appending to the keys
+        this moves (and restart their numbering once the counter key is gone). Nothing is
+        created before the lock is held. Counted, so an engine of this process that already
+        holds the directory is no obstacle. (An engine older than the directory lock takes
+        none: stop every engine on a store before upgrading, as the README says.)"""
         try:
             claim = lock_directory(self.directory)
         except StateError as exc:
-            self.close()
             raise StateError(
                 f"this state store (schema 1) must be upgraded, and {exc.message}",
                 directory=str(self.directory),
                 hint="stop the engine using it, then run this again; the upgrade moves the "
                      "order journal into its own table on first open") from None
         try:
-            self._migrate_journal()
-        except BaseException:
-            self.close()
-            raise
+            table = self._open_journal()
+            try:
+                self._migrate_journal(table)
+            except BaseException:
+                table.close()
+                raise
+            return table
         finally:
             claim.release()
 
-    def _migrate_journal(self) -> None:
-        """Move a schema-1 journal (diskcache keys) into the journal table, then drop the
-        keys and record the new schema. A crash between the two steps leaves the keys, and
-        the next open copies the same entries again (replacing, never doubling)."""
+    def _migrate_journal(self, table: JournalTable) -> None:
+        """Move a schema-1 journal (diskcache keys) into ``table``, then drop the keys and
+        record the new schema. A crash between the two steps leaves the keys, and the next
+        open copies the same entries again (replacing, never doubling)."""
+        import diskcache
+
         try:
             last = int(self._cache.get("journal:next", 0))
             first = int(self._cache.get("journal:first", 1))
             entries = [(n, str(raw)) for n in range(first, last + 1)
                        if (raw := self._cache.get(_OLD_JOURNAL.format(n))) is not None]
-            self._journal.adopt(entries, first=first, last=last)
+            table.adopt(entries, first=first, last=last)
             with self._lock, self._cache.transact():
                 for n in range(first, last + 1):
                     self._cache.delete(_OLD_JOURNAL.format(n))
@@ -192,7 +209,7 @@ class StateStore:
                 meta = json.loads(self._cache.get("meta"))
                 meta["schema_version"] = SCHEMA_VERSION
                 self._cache.set("meta", json.dumps(meta))
-        except (sqlite3.Error, OSError, ValueError, TypeError) as exc:
+        except (sqlite3.Error, OSError, ValueError, TypeError, diskcache.Timeout) as exc:
             raise StateError(f"moving the journal to its table failed: {exc}",
                              directory=str(self.directory),
                              hint="nothing was lost: the old entries are kept until the "
@@ -200,7 +217,11 @@ class StateStore:
 
     @classmethod
     def open_existing(cls, directory: str | Path) -> StateStore:
-        """Open a store for inspection, taking account and strategy from its metadata."""
+        """Open a store for inspection, taking account and strategy from its metadata.
+
+        A schema-1 store is not upgraded (its journal is read where it is, and cannot be
+        written): looking must not change what an older livetrade can still open.
+        """
         path = Path(directory)
         if not (path / "cache.db").exists():
             raise StateError(f"no state store at {path}", directory=str(path),
@@ -217,7 +238,7 @@ class StateStore:
         try:
             meta = json.loads(raw)
             return cls(path, account_id=str(meta["account_id"]),
-                       strategy_id=str(meta["strategy_id"]))
+                       strategy_id=str(meta["strategy_id"]), upgrade=False)
         except (TypeError, ValueError, KeyError) as exc:
             raise StateError("state store metadata is unreadable", directory=str(path)) from exc
 
@@ -238,7 +259,7 @@ class StateStore:
         return (numbers[-1] + 1) if numbers else 1
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Write ``checkpoint`` and prune old ones, in one transaction. Raises StateError."""
+        """Write ``checkpoint``, drop old ones and prune the journal. Raises StateError."""
         self.save_checkpoint_text(checkpoint.number, checkpoint.journal_sequence,
                                   checkpoint.model_dump_json())
 
@@ -253,16 +274,24 @@ class StateStore:
         the next checkpoint of that number overwrites. So the journal (appended on the
         dispatcher thread) never waits for a big checkpoint's file to be written.
         """
+        table = self._table()  # before anything is written
         try:
             self._cache.set(_CP.format(number), text)
             prune_upto = self._save(number, journal_sequence)
-            if prune_upto is not None:
-                # After the index commits, on the journal's own connection: inside the
-                # transaction above it would wait for that transaction's write lock. A crash
-                # in between leaves entries that the next checkpoint prunes.
-                self._journal.prune(prune_upto)
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise StateError(f"checkpoint write failed: {exc}",
+                             directory=str(self.directory)) from exc
+        if prune_upto is None:
+            return
+        # After the index commits, on the journal's own connection: inside the transaction
+        # above it would wait for that transaction's write lock. A crash in between leaves
+        # entries that the next checkpoint prunes.
+        try:
+            with self._lock:
+                table.prune(prune_upto)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"checkpoint {number} is saved, but pruning the journal up to "
+                             f"entry {prune_upto} failed: {exc}",
                              directory=str(self.directory)) from exc
 
     def _save(self, number: int, journal_sequence: int) -> int | None:
@@ -345,13 +374,23 @@ class StateStore:
             return JournalEntry(sequence=sequence, kind=kind, client_order_id=client_order_id,
                                 recorded_at=recorded, data=ready).model_dump_json()
 
+        table = self._table()
         try:
-            sequence = self._journal.append(entry_for)
+            with self._lock:  # queue behind a checkpoint's transaction here, not in SQLite
+                sequence = table.append(entry_for)
         except (sqlite3.Error, OSError, ValidationError) as exc:
             raise StateError(f"journal write failed: {exc}",
                              directory=str(self.directory)) from exc
         self.last_journal_sequence = sequence  # committed
         return sequence
+
+    def _table(self) -> JournalTable:
+        """The journal for writing; a schema-1 store opened only to look has none."""
+        if isinstance(self._journal, JournalTable):
+            return self._journal
+        raise StateError("this schema-1 store was opened read-only (not upgraded); its "
+                         "journal cannot be written", directory=str(self.directory),
+                         hint="open it with an engine (or StateStore) to upgrade it")
 
     def journal_sequence(self) -> int:
         """The last journal entry's number (0 before the first)."""
@@ -365,6 +404,11 @@ class StateStore:
         """Entries with sequence > ``after``, in order. Raises ``StateError`` on a bad one."""
         last = self.journal_sequence()
         first = self.journal_first()
+        if after > last:
+            raise StateError(f"asked for the journal after entry {after}, past its end "
+                             f"{last}: entries or the counter were lost",
+                             directory=str(self.directory),
+                             hint="run 'livetrade state verify'")
         if after + 1 < first:
             raise StateError(f"journal entries before {first} were pruned; cannot read from "
                              f"{after + 1}", directory=str(self.directory))
