@@ -116,6 +116,10 @@ class OrderManager:
         self.ids = ids or ClientOrderIdGenerator()
         self._router: OrderRouter | None = None
         self._open: dict[str, Order] = {}
+        # The open orders again, by symbol (changed only by _add_open/_drop_open): a risk
+        # check looks at the other open orders of one symbol, and a scan of every open
+        # order made each submit O(book), 2.6 ms at 5,000 open orders.
+        self._open_by_symbol: dict[str, dict[str, Order]] = {}
         self._closed: OrderedDict[str, Order] = OrderedDict()
         self._closed_capacity = closed_capacity
         # Every booked fill id, newest last, bounded: a fill seen again (re-sent after a
@@ -153,7 +157,7 @@ class OrderManager:
             while cid in self._open or cid in self._closed:  # an adopted or restored id
                 cid = self.ids()
             order = Order(client_order_id=cid, request=request, created_at=now)
-            self._open[cid] = order
+            self._add_open(order)
             self._changed.add(cid)
             try:
                 validate_request(request)
@@ -213,11 +217,34 @@ class OrderManager:
         limits must hold for what may happen, not only for what has)."""
         request = new.request
         position = self._position_of(request.symbol)
-        for open_order in self._open.values():
+        for open_order in self._open_by_symbol[request.symbol].values():
             r = open_order.request
-            if open_order is not new and r.symbol == request.symbol and r.side is request.side:
+            if open_order is not new and r.side is request.side:
                 position += open_order.remaining_quantity * r.side.sign
         return position
+
+    def _add_open(self, order: Order) -> None:
+        """Record ``order`` as open (both maps), replacing a record of the same id. Locked."""
+        cid = order.client_order_id
+        if cid in self._open:
+            self._drop_open(cid)
+        self._open[cid] = order
+        symbol = order.request.symbol
+        same_symbol = self._open_by_symbol.get(symbol)
+        if same_symbol is None:
+            same_symbol = self._open_by_symbol[symbol] = {}
+        same_symbol[cid] = order
+
+    def _drop_open(self, cid: str) -> None:
+        """Forget ``cid`` as open (both maps), if it was. Locked."""
+        order = self._open.pop(cid, None)
+        if order is None:
+            return
+        symbol = order.request.symbol
+        same_symbol = self._open_by_symbol[symbol]
+        del same_symbol[cid]
+        if not same_symbol:
+            del self._open_by_symbol[symbol]
 
     def cancel(self, client_order_id: str) -> bool:
         """Ask the broker to cancel; ``False`` if the order is not open or already canceling."""
@@ -372,9 +399,9 @@ class OrderManager:
             self.ids.ensure_after(client_order_id)
             if client_order_id in self._open or client_order_id in self._closed:
                 return False
-            self._open[client_order_id] = Order(client_order_id=client_order_id,
-                                                request=request, created_at=created_at,
-                                                status=S.SUBMITTED, updated_at=created_at)
+            self._add_open(Order(client_order_id=client_order_id, request=request,
+                                 created_at=created_at, status=S.SUBMITTED,
+                                 updated_at=created_at))
             self._changed.add(client_order_id)
             self.submitted += 1
             return True
@@ -392,7 +419,7 @@ class OrderManager:
                           status=S.PARTIALLY_FILLED if filled > 0 else S.ACCEPTED,
                           broker_order_id=broker_order_id, filled_quantity=filled,
                           updated_at=now)
-            self._open[client_order_id] = order
+            self._add_open(order)
             self._changed.add(client_order_id)
 
     def _correct_closed_as_missing(self, order: Order, fill_id: str, complete: bool) -> None:
@@ -415,7 +442,7 @@ class OrderManager:
         order.status = S.PARTIALLY_FILLED
         order.reject_reason = ""
         self._closed.pop(cid, None)
-        self._open[cid] = order
+        self._add_open(order)
         self._report("order_closed_as_missing_reopened",
                      f"fill {fill_id} ({order.filled_quantity} of {order.request.quantity}) "
                      f"on order {cid}, which reconciliation had closed as missing at the "
@@ -516,7 +543,10 @@ class OrderManager:
         prefix = str(state["prefix"])
         counters = {k: int(v) for k, v in state.get("counters", {}).items()}
         with self.lock:
-            self._open = {o.client_order_id: o for o in orders if o.status.is_open}
+            self._open, self._open_by_symbol = {}, {}
+            for o in orders:
+                if o.status.is_open:
+                    self._add_open(o)
             self._closed = OrderedDict((o.client_order_id, o) for o in orders
                                        if o.status.is_terminal)
             self._recent_fill_ids = recent
@@ -582,7 +612,7 @@ class OrderManager:
         order.updated_at = self._clock.now()
         self._changed.add(cid)
         if status in TERMINAL_STATES:
-            self._open.pop(cid, None)
+            self._drop_open(cid)
             self._closed[cid] = order
             if len(self._closed) > self._closed_capacity:
                 evicted, _ = self._closed.popitem(last=False)

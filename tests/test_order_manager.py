@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kit import (
     T0,
     D,
+    RecordingRouter,
     at,
     fill,
     frequent_thread_switches,
@@ -28,6 +32,7 @@ from livetrade.events import (
     OrderReject,
     OrderType,
     Severity,
+    Side,
     SystemErrorEvent,
 )
 from livetrade.order_manager import OrderManager
@@ -537,3 +542,75 @@ def test_adopting_an_order_closed_here_keeps_one_record_and_checkpoints_working(
     manager.on_reject(OrderReject(order_id="b", client_order_id=other, reason="x",
                                   timestamp=at(2)))  # evicts older closed records
     assert {o["client_order_id"] for o in manager.export_state()["orders"]} == {cid, other}
+
+
+# ---------------------------------------------------------------- risk sees the whole book
+
+class PositionRecorder(RiskChecker):
+    """Notes the worst-case position each risk check was given; passes every order."""
+
+    def __init__(self) -> None:
+        super().__init__(RiskLimits(), manual_clock())
+        self.positions: list[Decimal] = []
+
+    def check(self, request: Any, *, position: Decimal, open_orders: int,
+              reference_price: Decimal | None) -> str | None:
+        self.positions.append(position)
+        return None
+
+
+_SYMBOLS = ("AAA", "BBB")
+_STEP = st.one_of(
+    st.tuples(st.just("submit"), st.sampled_from(_SYMBOLS), st.sampled_from(list(Side)),
+              st.integers(1, 5)),
+    st.tuples(st.just("fill"), st.integers(0, 30), st.integers(1, 5)),
+    st.tuples(st.just("cancel"), st.integers(0, 30)),
+    st.tuples(st.just("reject"), st.integers(0, 30)),
+    st.tuples(st.just("save"),),
+    st.tuples(st.just("restore"),),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(_STEP, max_size=40))
+def test_a_risk_check_counts_exactly_the_other_open_orders_of_its_symbol_and_side(
+        steps: list[tuple[Any, ...]]) -> None:
+    """Whatever happened before (fills, cancels, rejects, a restore of an earlier state), the
+    position a risk check sees is the held position (here 0) plus what every *other* open
+    order of the same symbol and side could still add: the per-symbol index never drifts
+    from the orders that are open."""
+    risk = PositionRecorder()
+    clock = manual_clock()
+    manager = OrderManager(clock=clock, publish=lambda event: None, risk=risk,
+                           position_of=lambda s: D(0), price_of=lambda s: D(100),
+                           ids=ClientOrderIdGenerator("t"))
+    manager.attach_router(RecordingRouter())
+    sent: list[str] = []
+    fills = 0
+    saved = manager.export_state()
+    for step in steps:
+        kind = step[0]
+        if kind == "submit":
+            _, symbol, side, quantity = step
+            expected = sum((o.remaining_quantity * side.sign for o in manager.open_orders()
+                            if o.symbol == symbol and o.side is side), D(0))
+            sent.append(manager.submit(request(symbol=symbol, side=side, quantity=quantity)))
+            assert risk.positions[-1] == expected
+        elif kind == "save":
+            saved = manager.export_state()
+        elif kind == "restore":  # back to the last save: orders opened since are forgotten
+            manager.restore_state(saved)
+        elif sent:
+            order = manager.get(sent[step[1] % len(sent)])
+            if order is None:  # sent after the save that was restored
+                continue
+            cid = order.client_order_id
+            if kind == "fill" and order.status.is_open:
+                fills += 1
+                amount = min(D(step[2]), order.remaining_quantity)
+                manager.record_fill(fill(cid, fill_id=f"F{fills}", symbol=order.symbol,
+                                         side=order.side, amount=amount))
+            elif kind == "cancel":
+                manager.on_canceled(canceled(cid))
+            elif kind == "reject":
+                manager.on_reject(rejected(cid))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from kit import T0, D, bar, manual_clock, md, request
@@ -273,3 +274,37 @@ def test_a_malformed_request_sent_straight_to_the_venue_is_refused() -> None:
     with pytest.raises(OrderRejectedError, match="quantity"):
         broker.submit_order("bad", request(quantity=0))
     assert events == [] and broker.get_order("bad") is None
+
+
+def test_a_quote_fills_exactly_its_symbols_working_orders_in_time_order(
+        tmp_path: Path) -> None:
+    """Resting orders on several symbols, some canceled, some filled, then the venue restarts
+    from its store: each quote still reaches every working order of its symbol, oldest first,
+    and nothing else (the venue's per-symbol index of working orders follows every change)."""
+    clock = manual_clock()
+    broker = PaperBroker(None, clock=clock, store_dir=tmp_path)
+    before: list[Event] = []
+    broker.connect(before.append)
+    for k, symbol in enumerate(("AAA", "BBB", "CCC", "AAA", "BBB", "AAA")):
+        broker.submit_order(f"c{k}", request(symbol=symbol, quantity=1,
+                                             order_type=OrderType.LIMIT, limit_price=D(90)))
+    broker.cancel_order("c3")  # AAA: c0, c5 left
+    broker.on_market_data(md("AAA", 91))  # above every limit: no fill, and no c3 either
+    broker.on_market_data(md("BBB", 89))  # fills c1 and c4
+    assert sorted(o.client_order_id for o in broker.get_open_orders()) == ["c0", "c2", "c5"]
+    broker.close()
+
+    restarted = PaperBroker(None, clock=clock, store_dir=tmp_path)
+    events: list[Event] = []
+    restarted.connect(events.append)
+    restarted.on_market_data(md("BBB", 80))  # nothing of BBB works any more
+    restarted.on_market_data(md("ZZZ", 80))  # nor of a symbol never traded
+    assert events == []
+    restarted.on_market_data(md("AAA", 89))
+    assert [f.client_order_id for f in the_fills(events)] == ["c0", "c5"]
+    restarted.submit_order("c6", request(symbol="CCC", quantity=1,
+                                         order_type=OrderType.LIMIT, limit_price=D(90)))
+    restarted.on_market_data(md("CCC", 89))
+    assert [f.client_order_id for f in the_fills(events)] == ["c0", "c5", "c2", "c6"]
+    assert restarted.get_open_orders() == []
+    restarted.close()

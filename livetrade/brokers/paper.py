@@ -135,9 +135,11 @@ class PaperBroker(BrokerAdapter):
         self._account = Portfolio(self.config.initial_cash)
         self._last: dict[str, MarketData] = {}
         self._working: dict[str, Working] = {}
-        # Symbols with a working order: a tick on any other symbol costs one set lookup,
-        # however many orders rest elsewhere. Rebuilt whenever _working changes.
-        self._working_symbols: frozenset[str] = frozenset()
+        # The working orders' ids again, by symbol, in _working's order (time priority):
+        # a tick looks only at its symbol's orders (one dict lookup if it has none), and a
+        # submit changes one entry. Kept in step with _working by _commit and _install;
+        # rebuilding it per change made every submit O(working orders).
+        self._working_by_symbol: dict[str, dict[str, None]] = {}
         self._lock = threading.RLock()
         self._sink: EventSink | None = None
         self._next_order_id = 1
@@ -364,16 +366,17 @@ class PaperBroker(BrokerAdapter):
         # only built when something needs them (a resting order, an account query); the
         # price reaches the store only with the next change (see the module docstring).
         self._last[event.symbol] = event
-        if event.symbol not in self._working_symbols:
+        same_symbol = self._working_by_symbol.get(event.symbol)
+        if same_symbol is None:
             return
         quote = _quote(event)
         with self._lock:
             self._check_usable()
             today = event.timestamp.date()
             batch: Batch | None = None  # built on the first change: most quotes make none
-            for working in self._working.values():
-                if working.symbol != event.symbol:
-                    continue
+            working_orders = self._working
+            for cid in tuple(same_symbol):
+                working = working_orders[cid]
                 if working.request.time_in_force is TimeInForce.DAY and today > working.day:
                     batch = batch or self._batch()
                     now = self._clock.now()
@@ -408,15 +411,21 @@ class PaperBroker(BrokerAdapter):
         the error propagates: nothing of the batch is visible and none of its events left.
         """
         working_orders = self._working
-        before = len(working_orders)
+        by_symbol = self._working_by_symbol
         for cid, working in batch.resting.items():
+            if cid not in working_orders:
+                same_symbol = by_symbol.get(working.symbol)
+                if same_symbol is None:
+                    same_symbol = by_symbol[working.symbol] = {}
+                same_symbol[cid] = None
             working_orders[cid] = working  # a known key keeps its place: matching order holds
-        added = len(working_orders) != before
-        removed = False
         for cid in batch.closed:
-            removed = working_orders.pop(cid, None) is not None or removed
-        if added or removed:  # a market order filled on arrival changes neither
-            self._working_symbols = frozenset(w.symbol for w in working_orders.values())
+            gone = working_orders.pop(cid, None)
+            if gone is not None:
+                same_symbol = by_symbol[gone.symbol]
+                del same_symbol[cid]
+                if not same_symbol:
+                    del by_symbol[gone.symbol]
         account = self._account
         for fill in batch.fills:
             account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
@@ -446,7 +455,9 @@ class PaperBroker(BrokerAdapter):
             raise StateError("paper venue store lost its contents while in use")
         self._account = loaded.account
         self._working = loaded.working
-        self._working_symbols = frozenset(w.symbol for w in self._working.values())
+        self._working_by_symbol = {}
+        for cid, working in self._working.items():
+            self._working_by_symbol.setdefault(working.symbol, {})[cid] = None
         self._next_order_id = loaded.header.next_order_id
         self._next_fill_id = loaded.header.next_fill_id
 
