@@ -25,11 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import pytest
 from kit import T0, D, at, manual_clock, md, request
 
+import livetrade.brokers.paper as paper_module
 from livetrade.brokers.paper import (
     PaperBroker,
     PaperBrokerConfig,
@@ -45,6 +47,7 @@ from livetrade.errors import (
 )
 from livetrade.events import (
     Event,
+    MarketData,
     OrderFill,
     OrderType,
     Side,
@@ -335,6 +338,38 @@ def test_a_failed_write_leaves_the_venue_as_it_was_and_emits_nothing(
     broker.submit_order("accepted", request(quantity=1))
     assert [(f.client_order_id, f.fill_id, f.order_id) for f in the_fills(events)] == [
         ("rests", "PF1", "PB1"), ("accepted", "PF2", "PB2")]
+
+
+@pytest.mark.parametrize("change", ["submit", "cancel"])
+def test_a_quote_sees_the_working_orders_as_they_are_after_another_threads_rollback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """Another thread's change fails to persist and is rolled back (the venue reloads its
+    store) between a quote's first look and its lock: the quote still matches exactly the
+    orders that work, never one that was rolled away (a KeyError before) and never missing
+    one that came back."""
+    broker, events, clock = venue(tmp_path)
+    broker.submit_order("c0", limit(Side.BUY, 1, "90"))
+    real_quote = paper_module._quote
+
+    def other_thread_meanwhile(event: MarketData) -> Any:
+        monkeypatch.setattr(paper_module, "_quote", real_quote)
+
+        def disk_full(*args: object, **kwargs: object) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(diskcache.Cache, "set", disk_full)
+            with pytest.raises(PermanentBrokerError):
+                if change == "submit":
+                    broker.submit_order("c1", limit(Side.BUY, 1, "80"))
+                else:
+                    broker.cancel_order("c0")
+        return real_quote(event)
+
+    monkeypatch.setattr(paper_module, "_quote", other_thread_meanwhile)
+    tick(broker, clock, 89, minutes=1, volume=10)
+    assert [f.client_order_id for f in the_fills(events)] == ["c0"]
+    assert broker.get_open_orders() == []
 
 
 def test_a_malformed_or_unstorable_order_is_refused_before_anything_changes(

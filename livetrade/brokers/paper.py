@@ -366,12 +366,16 @@ class PaperBroker(BrokerAdapter):
         # only built when something needs them (a resting order, an account query); the
         # price reaches the store only with the next change (see the module docstring).
         self._last[event.symbol] = event
-        same_symbol = self._working_by_symbol.get(event.symbol)
-        if same_symbol is None:
+        if event.symbol not in self._working_by_symbol:  # a fast exit only: read again below
             return
         quote = _quote(event)
         with self._lock:
             self._check_usable()
+            # Under the lock: another thread's change (or its rollback, which replaces the
+            # index) may have come in between.
+            same_symbol = self._working_by_symbol.get(event.symbol)
+            if same_symbol is None:
+                return
             today = event.timestamp.date()
             batch: Batch | None = None  # built on the first change: most quotes make none
             working_orders = self._working
