@@ -308,3 +308,16 @@ def test_a_quote_fills_exactly_its_symbols_working_orders_in_time_order(
     assert [f.client_order_id for f in the_fills(events)] == ["c0", "c5", "c2", "c6"]
     assert restarted.get_open_orders() == []
     restarted.close()
+
+
+def test_a_partly_filled_order_keeps_its_time_priority() -> None:
+    """An order that filled in part is stored again with its new fill; it must keep its place
+    ahead of younger orders of its symbol, so the next quote fills it first."""
+    broker, events = connected(PaperBrokerConfig(participation=D("0.5")))
+    broker.submit_order("older", request(symbol="AAA", quantity=4, order_type=OrderType.LIMIT,
+                                         limit_price=D(90)))
+    broker.submit_order("younger", request(symbol="AAA", quantity=4,
+                                           order_type=OrderType.LIMIT, limit_price=D("88.5")))
+    broker.on_market_data(md("AAA", 89, volume=2))  # only "older" is marketable: 1 of 4
+    broker.on_market_data(md("AAA", 88, volume=2))  # both are: the older one first
+    assert [f.client_order_id for f in the_fills(events)] == ["older", "older", "younger"]
