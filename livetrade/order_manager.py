@@ -229,11 +229,7 @@ class OrderManager:
         if cid in self._open:
             self._drop_open(cid)
         self._open[cid] = order
-        symbol = order.request.symbol
-        same_symbol = self._open_by_symbol.get(symbol)
-        if same_symbol is None:
-            same_symbol = self._open_by_symbol[symbol] = {}
-        same_symbol[cid] = order
+        self._open_by_symbol.setdefault(order.request.symbol, {})[cid] = order
 
     def _drop_open(self, cid: str) -> None:
         """Forget ``cid`` as open (both maps), if it was. Locked."""

@@ -418,10 +418,7 @@ class PaperBroker(BrokerAdapter):
         by_symbol = self._working_by_symbol
         for cid, working in batch.resting.items():
             if cid not in working_orders:
-                same_symbol = by_symbol.get(working.symbol)
-                if same_symbol is None:
-                    same_symbol = by_symbol[working.symbol] = {}
-                same_symbol[cid] = None
+                by_symbol.setdefault(working.symbol, {})[cid] = None
             working_orders[cid] = working  # a known key keeps its place: matching order holds
         for cid in batch.closed:
             gone = working_orders.pop(cid, None)

@@ -29,8 +29,7 @@ Damage is refused, not repaired: counters that are missing, not numbers, or that
 with the entries raise ``sqlite3.DatabaseError`` when the table is opened or used (a lost
 ``last`` silently restarting the numbering would hand out numbers checkpoints already cover).
 
-:class:`KeyedJournal` reads the schema-1 layout as it is, for read-only tools that must not
-upgrade a store (``livetrade state show`` / ``verify``).
+Stores of schema 1 kept the journal as diskcache keys: :mod:`livetrade.state.schema1`.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS livetrade_journal "
@@ -184,26 +182,3 @@ class JournalTable:
         with self._lock:
             self._transaction(body)
 
-
-class KeyedJournal:
-    """The schema-1 journal, read where it is (diskcache keys), for tools that only look.
-
-    The same reading methods as :class:`JournalTable`; nothing here writes. ``get`` is the
-    store's checked ``diskcache`` read.
-    """
-
-    def __init__(self, get: Callable[[str], Any]) -> None:
-        self._get = get
-
-    def close(self) -> None:
-        """Nothing of its own to close (the store's diskcache is)."""
-
-    def last(self) -> int:
-        return int(self._get("journal:next") or 0)
-
-    def first(self) -> int:
-        return int(self._get("journal:first") or 1)
-
-    def entries(self, after: int, upto: int) -> dict[int, str]:
-        found = {n: self._get(f"journal:{n:012d}") for n in range(after + 1, upto + 1)}
-        return {n: str(text) for n, text in found.items() if text is not None}

@@ -20,7 +20,7 @@ Keys::
 
 and the tables ``livetrade_journal`` / ``livetrade_journal_meta`` (the journal). Schema 1
 kept the journal as keys (``journal:next``, ``journal:first``, ``journal:<n, 12 digits>``);
-opening such a store moves them into the table once (:meth:`StateStore._migrate_journal`),
+opening such a store moves them into the table once (:mod:`livetrade.state.schema1`),
 after which an older livetrade refuses the store instead of missing its journal.
 
 This module blocks on disk I/O; the engine calls it from its state thread or, for journal
@@ -33,15 +33,16 @@ import json
 import shutil
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from livetrade.errors import StateError
-from livetrade.state.journal import JournalTable, KeyedJournal
-from livetrade.state.lock import lock_directory
+from livetrade.state import schema1
+from livetrade.state.journal import JournalTable
 from livetrade.state.pieces import PiecesDisk, TextPieces
 from livetrade.state.records import (
     SCHEMA_VERSION,
@@ -51,8 +52,8 @@ from livetrade.state.records import (
     to_json_ready,
 )
 
+_T = TypeVar("_T")
 _CP = "checkpoint:{:010d}"
-_OLD_JOURNAL = "journal:{:012d}"  # schema 1
 JOURNAL_IN_TABLE = 2
 """The first schema with the journal in its own table."""
 
@@ -79,15 +80,16 @@ class StateStore:
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.Lock()
         self._cache = self._open()
-        journal: JournalTable | KeyedJournal | None = None
+        journal: JournalTable | schema1.KeyedJournal | None = None
         try:
             version = self._check_meta()
             if version >= JOURNAL_IN_TABLE:
                 journal = self._open_journal()
             elif upgrade:
-                journal = self._migrate_under_lock()
+                journal = schema1.upgrade(self.directory, self._cache, self._lock,
+                                          self._open_journal)
             else:  # a read-only tool: look at the schema-1 journal where it is
-                journal = KeyedJournal(self._get)
+                journal = schema1.KeyedJournal(self._get)
             self._journal = journal
             self.last_journal_sequence = self.journal_sequence()
             """The journal's last sequence number, kept in memory so that the dispatcher's
@@ -162,58 +164,6 @@ class StateStore:
             raise StateError(f"the journal in {self.directory} cannot be opened: {exc}",
                              directory=str(self.directory),
                              hint="run 'livetrade state verify'") from exc
-
-    def _migrate_under_lock(self) -> JournalTable:
-        """Upgrade a schema-1 store; its journal table. Only while no other process uses the
-        directory: an older engine still running on it would go on appending to the keys
-        this moves (and restart their numbering once the counter key is gone). Nothing is
-        created before the lock is held. Counted, so an engine of this process that already
-        holds the directory is no obstacle. (An engine older than the directory lock takes
-        none: stop every engine on a store before upgrading, as the README says.)"""
-        try:
-            claim = lock_directory(self.directory)
-        except StateError as exc:
-            raise StateError(
-                f"this state store (schema 1) must be upgraded, and {exc.message}",
-                directory=str(self.directory),
-                hint="stop the engine using it, then run this again; the upgrade moves the "
-                     "order journal into its own table on first open") from None
-        try:
-            table = self._open_journal()
-            try:
-                self._migrate_journal(table)
-            except BaseException:
-                table.close()
-                raise
-            return table
-        finally:
-            claim.release()
-
-    def _migrate_journal(self, table: JournalTable) -> None:
-        """Move a schema-1 journal (diskcache keys) into ``table``, then drop the keys and
-        record the new schema. A crash between the two steps leaves the keys, and the next
-        open copies the same entries again (replacing, never doubling)."""
-        import diskcache
-
-        try:
-            last = int(self._cache.get("journal:next", 0))
-            first = int(self._cache.get("journal:first", 1))
-            entries = [(n, str(raw)) for n in range(first, last + 1)
-                       if (raw := self._cache.get(_OLD_JOURNAL.format(n))) is not None]
-            table.adopt(entries, first=first, last=last)
-            with self._lock, self._cache.transact():
-                for n in range(first, last + 1):
-                    self._cache.delete(_OLD_JOURNAL.format(n))
-                self._cache.delete("journal:next")
-                self._cache.delete("journal:first")
-                meta = json.loads(self._cache.get("meta"))
-                meta["schema_version"] = SCHEMA_VERSION
-                self._cache.set("meta", json.dumps(meta))
-        except (sqlite3.Error, OSError, ValueError, TypeError, diskcache.Timeout) as exc:
-            raise StateError(f"moving the journal to its table failed: {exc}",
-                             directory=str(self.directory),
-                             hint="nothing was lost: the old entries are kept until the "
-                                  "move completes; run 'livetrade state verify'") from exc
 
     @classmethod
     def open_existing(cls, directory: str | Path) -> StateStore:
@@ -392,13 +342,17 @@ class StateStore:
                          "journal cannot be written", directory=str(self.directory),
                          hint="open it with an engine (or StateStore) to upgrade it")
 
-    def journal_sequence(self) -> int:
-        """The last journal entry's number (0 before the first)."""
+    def _read_journal(self, read: Callable[[], _T]) -> _T:
+        """``read()`` from the journal, its SQLite or OS errors as ``StateError``."""
         try:
-            return self._journal.last()
+            return read()
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"journal read failed: {exc}",
                              directory=str(self.directory)) from exc
+
+    def journal_sequence(self) -> int:
+        """The last journal entry's number (0 before the first)."""
+        return self._read_journal(self._journal.last)
 
     def journal_since(self, after: int) -> list[JournalEntry]:
         """Entries with sequence > ``after``, in order. Raises ``StateError`` on a bad one."""
@@ -412,11 +366,7 @@ class StateStore:
         if after + 1 < first:
             raise StateError(f"journal entries before {first} were pruned; cannot read from "
                              f"{after + 1}", directory=str(self.directory))
-        try:
-            stored = self._journal.entries(after, last)
-        except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"journal read failed: {exc}",
-                             directory=str(self.directory)) from exc
+        stored = self._read_journal(lambda: self._journal.entries(after, last))
         entries = []
         for sequence in range(after + 1, last + 1):
             raw = stored.get(sequence)
@@ -432,11 +382,7 @@ class StateStore:
 
     def journal_first(self) -> int:
         """The first journal entry not pruned."""
-        try:
-            return self._journal.first()
-        except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"journal read failed: {exc}",
-                             directory=str(self.directory)) from exc
+        return self._read_journal(self._journal.first)
 
     # ------------------------------------------------------------------ reports
     def save_report(self, report: dict[str, Any]) -> int:
