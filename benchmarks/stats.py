@@ -1,8 +1,9 @@
-"""Small statistics and process helpers: percentiles, medians, RSS."""
+"""Small statistics and process helpers: percentiles, medians, RSS, thread CPU time."""
 
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -63,3 +64,17 @@ def rss_mb() -> float:
 def settle() -> None:
     """Collect garbage before a measurement, so one run's leftovers don't bill the next."""
     gc.collect()
+
+
+def thread_cpu_s(native_id: int) -> float | None:
+    """CPU time (user + system, seconds) one thread of this process has used, from
+    ``/proc/self/task/<id>/stat``; None where that is not available (not Linux).
+
+    Clock-tick resolution (10 ms): meaningful over runs of seconds, not for one event.
+    """
+    try:
+        text = Path(f"/proc/self/task/{native_id}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

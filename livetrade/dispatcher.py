@@ -372,6 +372,13 @@ class Dispatcher:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def native_thread_id(self) -> int | None:
+        """The OS id of the dispatcher thread while it runs (for per-thread CPU figures and
+        ``top -H``), else None."""
+        thread = self._thread
+        return thread.native_id if thread is not None and thread.is_alive() else None
+
     def stop(self, *, drain: bool = True, timeout_s: float = 10.0) -> list[Event]:
         """Stop the dispatcher thread and return the events it did not deliver.
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from benchmarks import affinity
 from benchmarks.cli import main
 from benchmarks.registry import SUITES
 
+START_CPUS = os.sched_getaffinity(0) if affinity.supported() else set()
 META_KEYS = {"date", "python", "platform", "cpu_count", "quick"}
 KEY_FIGURES = {
     "floor": ["throughput_events_per_s", "latency_by_rate_hz"],
@@ -112,6 +115,29 @@ def test_the_issues_targets_are_reported_as_targets(
 
 
 LATENCY_KEYS = {"count", "p50_us", "p99_us", "p999_us", "max_us"}
+
+
+def test_latency_suite_reports_cpu_per_event_and_the_pinned_run(
+        smoke_run: tuple[int, dict[str, Any], str]) -> None:
+    """Every paced rate reports CPU per event (process, and on Linux the producer's and
+    the dispatcher's threads); the sustain rate also runs with the process on one CPU."""
+    suite = smoke_run[1]["suites"]["latency"]
+    by_rate = suite["by_rate_hz"]
+    linux = affinity.supported()
+    for rate, runs in by_rate.items():
+        cpu = runs["engine"]["cpu_us_per_event"]
+        assert set(cpu) == {"process", "producer", "dispatcher"}, rate
+        assert cpu["process"] > 0, rate
+        if linux:
+            assert cpu["producer"] is not None and cpu["dispatcher"] is not None, rate
+        assert runs["floor"]["cpu_us_per_event"]["process"] > 0, rate
+    top = by_rate[max(by_rate, key=int)]
+    if linux:
+        pinned = top["engine_pinned_to_one_cpu"]
+        assert top["pinned_cpu"] == affinity.last_cpu()
+        assert set(pinned["to_strategy_done"]) == LATENCY_KEYS
+        assert pinned["handled"] == pinned["to_strategy_done"]["count"] > 0
+    assert os.sched_getaffinity(0) == START_CPUS  # the pinned run put the process back
 RESTORE_KEYS = {"total_s", "open_s", "start_s", "first_tick_s", "traded"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -153,7 +154,29 @@ def test_a_trade_tick_is_the_same_event_a_validated_tick_is() -> None:
     assert list(fast.__dict__) == list(MarketData.model_fields)
     with pytest.raises(ValidationError):
         fast.price = D(2)  # type: ignore[misc]
-    assert fast.model_fields_set is not trade_tick("X", T0, D(1), D(1)).model_fields_set
+    assert fast.__dict__ is not trade_tick("X", T0, D(1), D(1)).__dict__
+
+
+def test_trade_ticks_share_one_fields_set_that_nothing_in_pydantic_changes() -> None:
+    """Every trade tick shares one ``model_fields_set`` (one allocation less per tick).
+    That is only safe while nothing adds to it in place: a refused assignment, a
+    ``model_copy`` with changes, a pickle round trip and validation into another model
+    all leave it, and so every other tick, as it was."""
+    first, second = trade_tick("X", T0, D(1), D(1)), trade_tick("Y", T0, D(2), D(2))
+    shared = first.model_fields_set
+    assert second.model_fields_set is shared
+    expected = {"symbol", "timestamp", "price", "volume"}
+    with pytest.raises(ValidationError):
+        first.bid = D(1)  # type: ignore[misc]
+    copied = first.model_copy(update={"bid": D("0.5")})
+    assert copied.bid == D("0.5") and copied.model_fields_set == expected | {"bid"}
+    deep = first.model_copy(update={"ask": D(3)}, deep=True)
+    assert deep.model_fields_set == expected | {"ask"}
+    assert pickle.loads(pickle.dumps(first)) == first
+    assert MarketData.model_validate(second) is second
+    assert MarketData.model_validate(second.model_dump()) == second
+    assert shared == expected
+    assert trade_tick("Z", T0, D(3), D(3)).model_fields_set == expected
 
 
 def test_trusted_fills_defaults_and_stays_frozen() -> None:

@@ -13,14 +13,24 @@ more than 20 ms of traffic (neither at its peak nor when the producer finished).
 
 from __future__ import annotations
 
+import threading
 import time
 from time import perf_counter_ns
 
+from benchmarks.affinity import last_cpu, pinned_process, supported
 from benchmarks.baseline import floor_latency
 from benchmarks.config import Sizes
 from benchmarks.pacing import PacedRun, run_paced
-from benchmarks.results import JsonObject, Row, SuiteResult, Target, latency_text
-from benchmarks.stats import settle, summarize_ns
+from benchmarks.results import (
+    JsonObject,
+    JsonValue,
+    Row,
+    SuiteResult,
+    Target,
+    fmt_us,
+    latency_text,
+)
+from benchmarks.stats import settle, summarize_ns, thread_cpu_s
 from benchmarks.workloads import (
     LatencyProbe,
     Progress,
@@ -48,8 +58,19 @@ def _paced_json(run: PacedRun) -> JsonObject:
             "sustained": sustained(run)}
 
 
+def _per_event_us(seconds: float | None, events: int) -> float | None:
+    return None if seconds is None else round(seconds / max(1, events) * 1e6, 2)
+
+
+def _cpu_since(native_id: int | None, started: float | None) -> float | None:
+    now = thread_cpu_s(native_id) if native_id is not None else None
+    return None if now is None or started is None else now - started
+
+
 def engine_latency(rate_hz: int, duration_s: float, drain_timeout_s: float) -> JsonObject:
-    """Run the engine at ``rate_hz`` for ``duration_s``; latencies and queue figures. Blocks."""
+    """Run the engine at ``rate_hz`` for ``duration_s``; latencies, queue figures and CPU
+    time per event (the process's, and the producer's and dispatcher's threads' where
+    /proc has them). Blocks."""
     capacity = max(1, int(rate_hz * duration_s))
     published_ns = [0] * capacity
     probe = LatencyProbe(capacity)
@@ -64,6 +85,12 @@ def engine_latency(rate_hz: int, duration_s: float, drain_timeout_s: float) -> J
         publish(event)
 
     engine.start()
+    producer_id = threading.get_native_id()
+    dispatcher_id = engine.dispatcher.native_thread_id
+    process_started = time.process_time()  # every thread of the process
+    producer_started = thread_cpu_s(producer_id)
+    dispatcher_started = (thread_cpu_s(dispatcher_id) if dispatcher_id is not None
+                          else None)
     try:
         paced = run_paced(rate_hz, duration_s, emit,
                           depth=lambda: engine.dispatcher.queue_depth)
@@ -72,6 +99,9 @@ def engine_latency(rate_hz: int, duration_s: float, drain_timeout_s: float) -> J
         while probe.seen < paced.published and time.perf_counter() < deadline:
             time.sleep(0.001)
         drain_s = time.perf_counter() - drain_started
+        process_s = time.process_time() - process_started
+        producer_s = _cpu_since(producer_id, producer_started)
+        dispatcher_s = _cpu_since(dispatcher_id, dispatcher_started)
     finally:
         engine.stop()
     handled = min(probe.seen, paced.published)
@@ -80,6 +110,9 @@ def engine_latency(rate_hz: int, duration_s: float, drain_timeout_s: float) -> J
     out.update(
         handled=handled,
         drain_s=round(drain_s, 3),
+        cpu_us_per_event={"process": _per_event_us(process_s, handled),
+                          "producer": _per_event_us(producer_s, paced.published),
+                          "dispatcher": _per_event_us(dispatcher_s, handled)},
         conflated=engine.dispatcher.conflated,
         to_strategy_start=summarize_ns(probe.started_ns[k] - published_ns[k]
                                        for k in range(handled)),
@@ -93,10 +126,21 @@ def engine_latency(rate_hz: int, duration_s: float, drain_timeout_s: float) -> J
 
 
 def floor_at(rate_hz: int, duration_s: float) -> JsonObject:
+    started = time.process_time()
     paced, samples = floor_latency(rate_hz, duration_s)
     out = _paced_json(paced)
+    out["cpu_us_per_event"] = {"process": _per_event_us(time.process_time() - started,
+                                                        paced.published)}
     out["to_consumer_start"] = summarize_ns(samples)
     return out
+
+
+def _cpu_text(cpu: JsonValue) -> str:
+    """``process (producer + dispatcher)`` CPU us per event."""
+    assert isinstance(cpu, dict)
+    parts = [f"{cpu[k]:.1f}" if isinstance(cpu.get(k), int | float) else "-"
+             for k in ("process", "producer", "dispatcher")]
+    return f"{parts[0]} ({parts[1]} + {parts[2]})"
 
 
 def run(sizes: Sizes, progress: Progress) -> SuiteResult:
@@ -128,8 +172,17 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
             assert isinstance(p99, int | float)
             result.targets[target_name] = Target(float(p99), p99_target, "<",
                                                  note="publish -> strategy done")
+        engine_p99, floor_p99 = done["p99_us"], floor_lat["p99_us"]
+        assert isinstance(engine_p99, int | float) and isinstance(floor_p99, int | float)
         result.rows.append(Row(f"@ {rate:,}/s publish->strategy done",
-                               latency_text(done), target=target_name))
+                               latency_text(done), baseline=f"floor p99 {fmt_us(floor_p99)}",
+                               ratio=engine_p99 / floor_p99 if floor_p99 else None,
+                               target=target_name))
+        floor_cpu = floor["cpu_us_per_event"]
+        assert isinstance(floor_cpu, dict)
+        result.rows.append(Row(f"@ {rate:,}/s CPU us/event: process (producer + dispatcher)",
+                               _cpu_text(engine["cpu_us_per_event"]),
+                               baseline=f"floor {_cpu_text(floor_cpu)}"))
         result.rows.append(Row(
             f"@ {rate:,}/s offered / max queue depth / sustained",
             f"{engine['offered_hz']:,}/s / {engine['max_depth']:,} / "
@@ -146,9 +199,46 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
                                   note="offered >= 95% and queue <= 20 ms of traffic")
     result.rows.append(Row(f"engine sustains {sizes.sustain_rate_hz:,}/s without queue growth",
                            "yes" if top_engine["sustained"] else "no", target=name))
+    if supported():
+        _pinned_run(sizes, top, top_engine, result, progress)
+    else:
+        result.notes.append("The pinned run needs Linux (sched_setaffinity); not run.")
     result.notes.append("Producer publishes 0.5 ms worth of events per batch, then sleeps "
                         "until the next batch is due; the burst is part of the latency.")
+    result.notes.append("Ratio column: engine p99 / the paced floor's p99 at the same rate. "
+                        "The issue set 100 us and 1 ms on a box whose floor p99 was ~30 us: "
+                        "3.3x and 33x of that floor.")
     result.notes.append("Conflation is off (watermark out of reach) so the k-th tick handled "
                         "is the k-th published; the dispatcher recorder keeps the last "
                         "65,536 samples.")
     return result
+
+
+def _pinned_run(sizes: Sizes, top: JsonObject, unpinned: JsonObject, result: SuiteResult,
+                progress: Progress) -> None:
+    """The sustain rate again with the whole process on one CPU (``taskset -c N``), next to
+    the unpinned run just before it (``benchmarks/affinity.py`` says why)."""
+    cpu = last_cpu()
+    settle()
+    with pinned_process(cpu):
+        pinned = engine_latency(sizes.sustain_rate_hz, sizes.sustain_duration_s,
+                                sizes.drain_timeout_s)
+    top["engine_pinned_to_one_cpu"] = pinned
+    top["pinned_cpu"] = cpu
+    pinned_cpu, unpinned_cpu = pinned["cpu_us_per_event"], unpinned["cpu_us_per_event"]
+    assert isinstance(pinned_cpu, dict) and isinstance(unpinned_cpu, dict)
+    progress(f"@ {sizes.sustain_rate_hz:,}/s pinned to CPU {cpu}: offered "
+             f"{pinned['offered_hz']:,}/s, max depth {pinned['max_depth']:,}")
+    rate = f"@ {sizes.sustain_rate_hz:,}/s"
+    result.rows.append(Row(
+        f"{rate}, process on CPU {cpu} only: offered / max queue depth / sustained",
+        f"{pinned['offered_hz']:,}/s / {pinned['max_depth']:,} / "
+        f"{'yes' if pinned['sustained'] else 'NO'}",
+        baseline=f"unpinned {unpinned['offered_hz']:,}/s / {unpinned['max_depth']:,} / "
+                 f"{'yes' if unpinned['sustained'] else 'NO'}"))
+    p, u = pinned_cpu["process"], unpinned_cpu["process"]
+    result.rows.append(Row(
+        f"{rate}, process on CPU {cpu} only: CPU us/event, process (producer + dispatcher)",
+        _cpu_text(pinned_cpu), baseline=f"unpinned {_cpu_text(unpinned_cpu)}",
+        ratio=p / u if isinstance(p, int | float) and isinstance(u, int | float) and u
+        else None))

@@ -1,0 +1,66 @@
+"""The benchmark's pinned runs: the whole process on one CPU inside the block, and every
+thread back on its own CPUs after (a benchmark must not leave the test process pinned)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks import affinity
+from benchmarks.stats import thread_cpu_s
+
+pytestmark = pytest.mark.skipif(not affinity.supported(), reason="Linux only")
+
+
+def _cpus_of_every_thread() -> dict[int, set[int]]:
+    return {int(t.name): os.sched_getaffinity(int(t.name))
+            for t in Path("/proc/self/task").iterdir()}
+
+
+def test_pinned_process_pins_every_thread_and_new_ones_then_restores_each() -> None:
+    release = threading.Event()
+    old = threading.Thread(target=release.wait, name="bench-test-old", daemon=True)
+    old.start()
+    assert old.native_id is not None
+    cpu = affinity.last_cpu()
+    others = os.sched_getaffinity(0) - {cpu}
+    if others:  # give one thread CPUs of its own: it must get exactly those back
+        os.sched_setaffinity(old.native_id, others)
+    before = _cpus_of_every_thread()
+    seen_inside: list[set[int]] = []
+    try:
+        with affinity.pinned_process(cpu):
+            assert set(map(frozenset, _cpus_of_every_thread().values())) == {frozenset({cpu})}
+            new = threading.Thread(
+                target=lambda: seen_inside.append(os.sched_getaffinity(0)),
+                name="bench-test-new")
+            new.start()
+            new.join()
+        assert seen_inside == [{cpu}]
+        assert _cpus_of_every_thread() == before
+    finally:
+        release.set()
+        old.join()
+
+
+def test_pinned_process_restores_even_when_the_block_raises() -> None:
+    before = _cpus_of_every_thread()
+    with pytest.raises(RuntimeError), affinity.pinned_process(affinity.last_cpu()):
+        raise RuntimeError("measurement failed")
+    assert _cpus_of_every_thread() == before
+
+
+def test_thread_cpu_time_grows_with_this_threads_work_and_is_none_for_no_thread() -> None:
+    me = threading.get_native_id()
+    started = thread_cpu_s(me)
+    assert started is not None
+    busy_until = time.monotonic() + 0.2  # 200 ms of work: 20 clock ticks
+    while time.monotonic() < busy_until:
+        sum(range(1000))
+    grown = (thread_cpu_s(me) or 0.0) - started
+    assert 0.05 < grown < 5.0
+    assert thread_cpu_s(2**22 + 12345) is None
