@@ -28,6 +28,7 @@ from benchmarks.registry import BY_NAME, SUITES, Suite
 from benchmarks.report import render_suite, render_targets
 from benchmarks.results import JsonObject, SuiteResult
 from benchmarks.workloads import Progress, engine_logging
+from livetrade.engine_types import EngineSettings
 
 DEFAULT_JSON = Path("out") / "benchmarks.json"
 
@@ -56,7 +57,8 @@ def _meta(mode: Mode) -> JsonObject:
         "quick": mode != "full",
         "mode": mode,
         "livetrade_version": livetrade.__version__,
-        "switch_interval_s": sys.getswitchinterval(),
+        "switch_interval_s": sys.getswitchinterval(),  # the process's, between engines
+        "engine_switch_interval_s": EngineSettings().switch_interval_s,  # while one runs
         "load_average_at_start": [round(x, 2) for x in load],
     }
 

@@ -198,6 +198,7 @@ def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTra
                                 stop_timeout_s=e.stop_timeout_s,
                                 closed_orders_kept=e.closed_orders_kept,
                                 gc_tuning=e.gc_tuning,
+                                switch_interval_s=e.switch_interval_s,
                                 reconcile_interval_s=config.state.reconcile_interval_s,
                                 reconcile_policy=config.state.reconcile_policy,
                                 reconcile_grace_s=config.state.reconcile_grace_s,

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from livetrade.errors import ConfigError
+from livetrade.switch_interval import DEFAULT_SWITCH_INTERVAL_S
 
 NonNegDecimal = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 PosDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -60,6 +61,8 @@ class EngineSection(_Section):
     closed_orders_kept: int = Field(10_000, gt=0)
     order_id_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,16}$")
     gc_tuning: bool = True  # freeze startup objects, young GC threshold 10,000 (gc_tuning.py)
+    # GIL switch interval while the engine runs (switch_interval.py); 0 leaves it alone
+    switch_interval_s: float = Field(DEFAULT_SWITCH_INTERVAL_S, ge=0, le=1)
 
 
 class PaperBrokerSection(_Section):

@@ -65,6 +65,7 @@ from livetrade.state.live_reconcile import BrokerSnapshot, LiveReconciler, LiveR
 from livetrade.state.manager import StateManager
 from livetrade.state.recovery import RecoveryReport
 from livetrade.strategy import Strategy, StrategyContext
+from livetrade.switch_interval import SwitchInterval
 
 if TYPE_CHECKING:
     from livetrade.monitoring.monitor import EngineMonitor
@@ -96,6 +97,7 @@ class LiveTradingEngine:
         self.clock: Clock = clock or SystemClock()
         self._data_clock = self.clock if isinstance(self.clock, ManualClock) else None
         self._gc_tuned = False
+        self._switching_tuned = False
         self.broker: BrokerAdapter = broker or PaperBroker(clock=self.clock)
         self.feeds = tuple(feeds)
         self.strategy = strategy
@@ -311,6 +313,7 @@ class LiveTradingEngine:
         if not self.broker.inline:
             self.reconciler.start()
         self._tune_gc()
+        self._tune_switching()
         self._state = "running"
         _log.info("engine_started", broker=self.broker.name, feeds=[f.name for f in self.feeds])
 
@@ -536,12 +539,23 @@ class LiveTradingEngine:
             GcTuning.acquire()
             self._gc_tuned = True
 
+    def _tune_switching(self) -> None:
+        """The GIL handed over more often while this engine's threads run, so urgent events
+        wait less behind busy feed threads (``switch_interval.py``); threaded mode only."""
+        interval = self.settings.switch_interval_s
+        if interval > 0 and not self._switching_tuned:
+            SwitchInterval.acquire(interval)
+            self._switching_tuned = True
+
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         try:
             self.broker.disconnect()
             if self.monitor is not None:
                 self.monitor.stop(self.settings.stop_timeout_s)
         finally:
+            if self._switching_tuned:
+                self._switching_tuned = False
+                SwitchInterval.release()
             if self._gc_tuned:
                 self._gc_tuned = False
                 GcTuning.release()

@@ -10,7 +10,9 @@ from decimal import Decimal
 from typing import Literal
 
 from livetrade.dispatcher import MarketDataPolicy
+from livetrade.errors import ConfigError
 from livetrade.events import Event
+from livetrade.switch_interval import DEFAULT_SWITCH_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,14 @@ class EngineSettings:
     reconcile_grace_s: float = 30.0
     cash_tolerance: Decimal = Decimal("0.01")
     gc_tuning: bool = True  # collector set for an event engine while running (gc_tuning.py)
+    # GIL switch interval while running threaded (switch_interval.py); 0 = leave it alone
+    switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.switch_interval_s <= 1:
+            raise ConfigError(
+                f"switch_interval_s must be between 0 (leave the process's alone) and 1 s, "
+                f"not {self.switch_interval_s!r}", key="engine.switch_interval_s")
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,10 @@ def run_replay(
     feed.check()
     engine = LiveTradingEngine(
         strategy, broker=broker, feeds=[feed], clock=clock,
-        settings=EngineSettings(market_data_policy="block", initial_cash=cash),
+        # Offline: as fast as the file goes, nothing waits for a fill in wall time, so the
+        # GIL keeps CPython's throughput interval (switch_interval.py).
+        settings=EngineSettings(market_data_policy="block", initial_cash=cash,
+                                switch_interval_s=0),
         order_ids=ClientOrderIdGenerator("r"),
     )
     report = ReplayReport(data=str(data), strategy=strategy_name or type(strategy).__name__,
