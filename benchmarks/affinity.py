@@ -31,12 +31,19 @@ def last_cpu() -> int:
 
 
 def _set_every_thread(cpus_of: dict[int, set[int]], default: set[int]) -> None:
+    """Every thread onto its CPUs; one that cannot be moved does not stop the others (the
+    first such error is raised once all were tried)."""
+    failed: OSError | None = None
     for entry in _TASKS.iterdir():
         tid = int(entry.name)
         try:
             os.sched_setaffinity(tid, cpus_of.get(tid, default))
         except ProcessLookupError:  # the thread ended between the listing and this call
             continue
+        except OSError as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 @contextmanager
@@ -51,8 +58,8 @@ def pinned_process(cpu: int) -> Iterator[None]:
         except ProcessLookupError:  # ended since the listing: nothing to pin or restore
             continue
     default = os.sched_getaffinity(0)
-    _set_every_thread({}, {cpu})
     try:
+        _set_every_thread({}, {cpu})
         yield
     finally:
         _set_every_thread(before, default)

@@ -6,7 +6,9 @@ tuples are exactly what :meth:`livetrade.dispatcher.Dispatcher.publish` puts
 (``(priority, seq, t_ns, obj)``, ``seq`` from a shared ``itertools.count``), and the consumer
 loop is the dispatcher's ``_run`` minus the dispatch: ``get()``, a sentinel check, nothing
 else. The payload is one pre-built ``MarketData``: building events is the producer's cost
-and is billed to the engine side of every ratio, where it belongs.
+and is billed to the engine side of every ratio, where it belongs. It runs with the GIL
+switch interval a running engine sets (``livetrade/switch_interval.py``), so that floor and
+engine share the interpreter's settings and the ratio compares only the code.
 """
 
 from __future__ import annotations
@@ -15,15 +17,33 @@ import heapq
 import itertools
 import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from time import perf_counter_ns
 from typing import Any
 
 from benchmarks.pacing import PacedRun, run_paced
 from benchmarks.workloads import TickSource
+from livetrade.engine_types import EngineSettings
+from livetrade.switch_interval import SwitchInterval
 
 _STOP = object()
 _MD = 4
 _JOIN_S = 60.0
+
+
+@contextmanager
+def as_an_engine_runs() -> Iterator[None]:
+    """The process-wide settings a running engine sets that bear on a floor: the GIL
+    switch interval (the collector settings do not: the floor allocates almost nothing)."""
+    interval = EngineSettings().switch_interval_s
+    if interval > 0:
+        SwitchInterval.acquire(interval)
+    try:
+        yield
+    finally:
+        if interval > 0:
+            SwitchInterval.release()
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -61,14 +81,15 @@ def floor_throughput(events: int, producers: int = 1) -> float:
     workers = [threading.Thread(target=produce, args=(n,), name=f"bench-floor-producer-{k}",
                                 daemon=True)
                for k, n in enumerate(_split(events, producers))]
-    consumer.start()
-    for worker in workers:
-        worker.start()
-    gate.wait()
-    started = perf_counter_ns()
-    for worker in workers:
-        worker.join(_JOIN_S)
-    consumer.join(_JOIN_S)
+    with as_an_engine_runs():
+        consumer.start()
+        for worker in workers:
+            worker.start()
+        gate.wait()
+        started = perf_counter_ns()
+        for worker in workers:
+            worker.join(_JOIN_S)
+        consumer.join(_JOIN_S)
     if consumer.is_alive():
         q.put((-1, next(seq), 0, _STOP))
         consumer.join(_JOIN_S)
@@ -98,16 +119,17 @@ def floor_latency(rate_hz: float, duration_s: float) -> tuple[PacedRun, list[int
             record(perf_counter_ns() - item[2])
 
     consumer = threading.Thread(target=consume, name="bench-floor-consumer", daemon=True)
-    consumer.start()
     put = q.put
     heap = q.queue
 
     def emit(i: int) -> None:
         put((_MD, next(seq), perf_counter_ns(), payload))
 
-    run = run_paced(rate_hz, duration_s, emit, depth=heap.__len__)
-    q.put((1 << 30, next(seq), 0, _STOP))
-    consumer.join(_JOIN_S)
+    with as_an_engine_runs():
+        consumer.start()
+        run = run_paced(rate_hz, duration_s, emit, depth=heap.__len__)
+        q.put((1 << 30, next(seq), 0, _STOP))
+        consumer.join(_JOIN_S)
     return run, samples
 
 

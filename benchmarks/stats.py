@@ -73,8 +73,8 @@ def thread_cpu_s(native_id: int) -> float | None:
     Clock-tick resolution (10 ms): meaningful over runs of seconds, not for one event.
     """
     try:
-        text = Path(f"/proc/self/task/{native_id}/stat").read_text(encoding="ascii")
+        raw = Path(f"/proc/self/task/{native_id}/stat").read_bytes()
     except OSError:
         return None
-    fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    fields = raw.rsplit(b")", 1)[1].split()  # after the thread's name: any bytes, spaces too
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

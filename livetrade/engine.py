@@ -325,6 +325,12 @@ class LiveTradingEngine:
         """
         if self._state != "running":
             raise EngineStateError(f"stop() in state {self._state}")
+        try:
+            return self._stop_threads()
+        finally:  # a stage that raised must not leave the process tuned for an engine
+            self._release_process_settings()
+
+    def _stop_threads(self) -> StopReport:
         timeout = self.settings.stop_timeout_s
         self._wake_broker_retries()
         self.reconciler.stop(timeout)
@@ -547,18 +553,22 @@ class LiveTradingEngine:
             SwitchInterval.acquire(interval)
             self._switching_tuned = True
 
+    def _release_process_settings(self) -> None:
+        """Hand back what :meth:`_tune_gc` and :meth:`_tune_switching` took (idempotent)."""
+        if self._switching_tuned:
+            self._switching_tuned = False
+            SwitchInterval.release()
+        if self._gc_tuned:
+            self._gc_tuned = False
+            GcTuning.release()
+
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         try:
             self.broker.disconnect()
             if self.monitor is not None:
                 self.monitor.stop(self.settings.stop_timeout_s)
         finally:
-            if self._switching_tuned:
-                self._switching_tuned = False
-                SwitchInterval.release()
-            if self._gc_tuned:
-                self._gc_tuned = False
-                GcTuning.release()
+            self._release_process_settings()
         self._state = "stopped"
         report = StopReport(tuple(undelivered), self.orders.stats().open, clean)
         _log.info("engine_stopped", undelivered=len(undelivered), open_orders=report.open_orders,

@@ -12,7 +12,7 @@ from typing import Literal
 from livetrade.dispatcher import MarketDataPolicy
 from livetrade.errors import ConfigError
 from livetrade.events import Event
-from livetrade.switch_interval import DEFAULT_SWITCH_INTERVAL_S
+from livetrade.switch_interval import DEFAULT_SWITCH_INTERVAL_S, MIN_SWITCH_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,12 @@ class EngineSettings:
     switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S
 
     def __post_init__(self) -> None:
-        if not 0 <= self.switch_interval_s <= 1:
+        interval = self.switch_interval_s
+        if not (interval == 0 or MIN_SWITCH_INTERVAL_S <= interval <= 1):
             raise ConfigError(
-                f"switch_interval_s must be between 0 (leave the process's alone) and 1 s, "
-                f"not {self.switch_interval_s!r}", key="engine.switch_interval_s")
+                f"switch_interval_s must be 0 (leave the process's alone) or between "
+                f"{MIN_SWITCH_INTERVAL_S} and 1 s, not {interval!r}",
+                key="engine.switch_interval_s")
 
 
 @dataclass(frozen=True)

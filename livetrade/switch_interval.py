@@ -15,10 +15,11 @@ latency or CPU per tick. Replay, which waits for nothing in wall time, opts out.
 
 What :class:`SwitchInterval` does while at least one engine that asks for it runs
 (reference-counted, like :mod:`livetrade.gc_tuning`): the process's interval becomes the
-smallest any of them asked for (never larger than it was), and the interval from before
-the first one is put back when the last one stops, unless something else changed it
-meanwhile. Opt out with ``EngineSettings(switch_interval_s=0)`` /
-``[engine] switch_interval_s = 0``: the process's own setting is then left alone.
+smallest any of them asked for since the first started (never larger than it was), and the
+interval from before the first one is put back when the last one stops, unless something
+else changed it meanwhile (then that value is the one put back). Opt out with
+``EngineSettings(switch_interval_s=0)`` / ``[engine] switch_interval_s = 0``: the process's
+own setting is then left alone.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sys
 import threading
 
 DEFAULT_SWITCH_INTERVAL_S = 0.001
+MIN_SWITCH_INTERVAL_S = 1e-5  # CPython counts whole microseconds; below this is not a setting
 
 
 class SwitchInterval:
@@ -40,11 +42,13 @@ class SwitchInterval:
 
     @classmethod
     def acquire(cls, interval_s: float) -> None:
-        if not 0 < interval_s <= 1:
-            raise ValueError(f"switch interval must be in (0, 1] seconds, not {interval_s!r}")
+        if not MIN_SWITCH_INTERVAL_S <= interval_s <= 1:
+            raise ValueError(f"switch interval must be {MIN_SWITCH_INTERVAL_S}..1 s, "
+                             f"not {interval_s!r}")
         with cls._lock:
             current = sys.getswitchinterval()
-            if cls._holders == 0:
+            if cls._holders == 0 or current != cls._applied:
+                # First engine, or someone else set it since: that is what to put back.
                 cls._saved, cls._applied = current, None
             cls._holders += 1
             if interval_s < current:

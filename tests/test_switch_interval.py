@@ -82,6 +82,35 @@ def test_an_interval_changed_by_someone_else_meanwhile_is_not_overwritten_at_sto
     assert sys.getswitchinterval() == 0.003
 
 
+def test_a_value_set_meanwhile_is_what_the_last_stop_puts_back() -> None:
+    first = threaded(EngineSettings(switch_interval_s=0.002))
+    sys.setswitchinterval(0.0015)  # the embedding application, between two engines' starts
+    second = threaded()
+    assert sys.getswitchinterval() == DEFAULT_SWITCH_INTERVAL_S
+    first.stop()
+    second.stop()
+    assert sys.getswitchinterval() == pytest.approx(0.0015)
+
+
+def test_a_stop_that_fails_part_way_still_hands_the_process_settings_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = threaded()
+    stop_dispatcher = engine.dispatcher.stop
+
+    def broken(**kwargs: object) -> list[object]:
+        raise RuntimeError("a stage of stop() failed")
+
+    monkeypatch.setattr(engine.dispatcher, "stop", broken)
+    try:
+        with pytest.raises(RuntimeError, match="stage of stop"):
+            engine.stop()
+        assert sys.getswitchinterval() == CPYTHON_DEFAULT
+        assert not SwitchInterval.active() and not engine._gc_tuned
+    finally:
+        monkeypatch.setattr(engine.dispatcher, "stop", stop_dispatcher)
+        stop_dispatcher(drain=False)
+
+
 def test_an_engine_that_opts_out_leaves_the_processs_interval_alone() -> None:
     engine = threaded(EngineSettings(switch_interval_s=0))
     assert sys.getswitchinterval() == CPYTHON_DEFAULT
@@ -89,7 +118,7 @@ def test_an_engine_that_opts_out_leaves_the_processs_interval_alone() -> None:
     engine.stop()
 
 
-@pytest.mark.parametrize("bad", [-0.001, 1.5])
+@pytest.mark.parametrize("bad", [-0.001, 1.5, 1e-7])
 def test_an_interval_out_of_range_is_refused_before_anything_starts(bad: float) -> None:
     with pytest.raises(ConfigError, match="switch_interval_s") as caught:
         EngineSettings(switch_interval_s=bad)

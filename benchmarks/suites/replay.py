@@ -119,9 +119,9 @@ def replay_direct(path: Path, symbol: str | None, timeout_s: float) -> tuple[int
     strategy = _strategy()
     clock = ManualClock()
     feed = ReplayFeed(path, symbol=symbol, speed=None)
-    engine = LiveTradingEngine(strategy, feeds=[feed], clock=clock,
-                               settings=EngineSettings(market_data_policy="block",
-                                                       initial_cash=Decimal(100_000)))
+    settings = EngineSettings(market_data_policy="block", initial_cash=Decimal(100_000),
+                              switch_interval_s=0)  # as run_replay: nothing waits in wall time
+    engine = LiveTradingEngine(strategy, feeds=[feed], clock=clock, settings=settings)
     started = time.perf_counter()
     engine.start()
     try:
