@@ -135,6 +135,12 @@ def floor_at(rate_hz: int, duration_s: float) -> JsonObject:
     return out
 
 
+def _sustain_text(run: JsonObject) -> str:
+    """``offered/s / max queue depth / yes|NO`` of a paced run's figures."""
+    return (f"{run['offered_hz']:,}/s / {run['max_depth']:,} / "
+            f"{'yes' if run['sustained'] else 'NO'}")
+
+
 def _cpu_text(cpu: JsonValue) -> str:
     """``process (producer + dispatcher)`` CPU us per event."""
     assert isinstance(cpu, dict)
@@ -183,12 +189,8 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         result.rows.append(Row(f"@ {rate:,}/s CPU us/event: process (producer + dispatcher)",
                                _cpu_text(engine["cpu_us_per_event"]),
                                baseline=f"floor {_cpu_text(floor_cpu)}"))
-        result.rows.append(Row(
-            f"@ {rate:,}/s offered / max queue depth / sustained",
-            f"{engine['offered_hz']:,}/s / {engine['max_depth']:,} / "
-            f"{'yes' if engine['sustained'] else 'NO'}",
-            baseline=f"floor {floor['offered_hz']:,}/s / {floor['max_depth']:,} / "
-                     f"{'yes' if floor['sustained'] else 'NO'}"))
+        result.rows.append(Row(f"@ {rate:,}/s offered / max queue depth / sustained",
+                               _sustain_text(engine), baseline=f"floor {_sustain_text(floor)}"))
     result.figures["by_rate_hz"] = by_rate
     top = by_rate[str(sizes.sustain_rate_hz)]
     assert isinstance(top, dict)
@@ -232,10 +234,7 @@ def _pinned_run(sizes: Sizes, top: JsonObject, unpinned: JsonObject, result: Sui
     rate = f"@ {sizes.sustain_rate_hz:,}/s"
     result.rows.append(Row(
         f"{rate}, process on CPU {cpu} only: offered / max queue depth / sustained",
-        f"{pinned['offered_hz']:,}/s / {pinned['max_depth']:,} / "
-        f"{'yes' if pinned['sustained'] else 'NO'}",
-        baseline=f"unpinned {unpinned['offered_hz']:,}/s / {unpinned['max_depth']:,} / "
-                 f"{'yes' if unpinned['sustained'] else 'NO'}"))
+        _sustain_text(pinned), baseline=f"unpinned {_sustain_text(unpinned)}"))
     p, u = pinned_cpu["process"], unpinned_cpu["process"]
     result.rows.append(Row(
         f"{rate}, process on CPU {cpu} only: CPU us/event, process (producer + dispatcher)",
