@@ -27,17 +27,16 @@ settings are then left alone.
 from __future__ import annotations
 
 import gc
-import threading
+
+from livetrade.held_setting import HeldWhileEnginesRun
 
 YOUNG_THRESHOLD = 10_000
 
 
-class GcTuning:
+class GcTuning(HeldWhileEnginesRun):
     """Process-wide collector settings shared by every engine in the process (see the module
     docstring for why). ``acquire`` at engine start, ``release`` at stop."""
 
-    _lock = threading.Lock()
-    _holders = 0
     _saved: tuple[int, int, int] | None = None
 
     @classmethod
@@ -52,18 +51,9 @@ class GcTuning:
             gc.set_threshold(max(YOUNG_THRESHOLD, saved[0]), saved[1], saved[2])
 
     @classmethod
-    def release(cls) -> None:
-        with cls._lock:
-            if cls._holders == 0:
-                return
-            cls._holders -= 1
-            if cls._holders or cls._saved is None:
-                return
-            gc.set_threshold(*cls._saved)
-            cls._saved = None
-            gc.unfreeze()
-
-    @classmethod
-    def active(cls) -> bool:
-        with cls._lock:
-            return cls._holders > 0
+    def _hand_back(cls) -> None:
+        if cls._saved is None:
+            return
+        gc.set_threshold(*cls._saved)
+        cls._saved = None
+        gc.unfreeze()

@@ -25,18 +25,17 @@ own setting is then left alone.
 from __future__ import annotations
 
 import sys
-import threading
+
+from livetrade.held_setting import HeldWhileEnginesRun
 
 DEFAULT_SWITCH_INTERVAL_S = 0.001
 MIN_SWITCH_INTERVAL_S = 1e-5  # CPython counts whole microseconds; below this is not a setting
 
 
-class SwitchInterval:
+class SwitchInterval(HeldWhileEnginesRun):
     """The process-wide switch interval shared by every engine that set it (see the module
     docstring for why). ``acquire`` at engine start, ``release`` at stop."""
 
-    _lock = threading.Lock()
-    _holders = 0
     _saved: float | None = None  # the process's interval before the first engine
     _applied: float | None = None  # what the engines set, if they changed it
 
@@ -56,20 +55,9 @@ class SwitchInterval:
                 cls._applied = sys.getswitchinterval()  # as CPython stores it
 
     @classmethod
-    def release(cls) -> None:
-        with cls._lock:
-            if cls._holders == 0:
-                return
-            cls._holders -= 1
-            if cls._holders:
-                return
-            # Put it back only if it is still ours: someone who changed it meanwhile (a test
-            # provoking thread switches, an embedding application) keeps theirs.
-            if cls._saved is not None and cls._applied == sys.getswitchinterval():
-                sys.setswitchinterval(cls._saved)
-            cls._saved = cls._applied = None
-
-    @classmethod
-    def active(cls) -> bool:
-        with cls._lock:
-            return cls._holders > 0
+    def _hand_back(cls) -> None:
+        # Put it back only if it is still ours: someone who changed it meanwhile (a test
+        # provoking thread switches, an embedding application) keeps theirs.
+        if cls._saved is not None and cls._applied == sys.getswitchinterval():
+            sys.setswitchinterval(cls._saved)
+        cls._saved = cls._applied = None
