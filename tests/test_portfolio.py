@@ -238,6 +238,48 @@ def test_accounting_identities_hold_for_any_fills_and_marks(
 
 # ---------------------------------------------------------------- concurrency
 
+def test_lock_free_equity_reads_only_ever_see_a_state_the_book_passed_through() -> None:
+    """``equity()``, ``cash()`` and ``last_price()`` take no lock (a strategy reads them on
+    every tick). A reader on another thread must still never see half a fill: cash already
+    paid but the position not yet valued, or the reverse. The writer books fills with no
+    market price (so each is marked at its own price) and notes the equity after each; every
+    value a reader saw must be one of those."""
+    rounds = 2_000
+    p = Portfolio(INITIAL)
+    passed_through = {p.equity()}
+    seen: set[Decimal] = set()
+    prices: set[Decimal | None] = set()
+    done = threading.Event()
+    start = threading.Barrier(3)
+
+    def write() -> None:
+        start.wait(10)
+        for k in range(rounds):
+            p.apply_fill("A", BUY, D(2), D(10 + k % 7), D(1))
+            passed_through.add(p.equity())
+            p.apply_fill("A", SELL, D(1), D(12 + k % 5), D(1))
+            passed_through.add(p.equity())
+        done.set()
+
+    def read() -> None:
+        start.wait(10)
+        while not done.is_set():
+            seen.add(p.equity())
+            prices.add(p.last_price("A"))
+
+    threads = [threading.Thread(target=write, daemon=True),
+               threading.Thread(target=read, daemon=True),
+               threading.Thread(target=read, daemon=True)]
+    with frequent_thread_switches():
+        for t in threads:
+            t.start()
+        join_all(threads, timeout_s=30)
+    assert len(seen) > 1
+    assert seen <= passed_through
+    assert prices <= {None, *(D(10 + k) for k in range(7)), *(D(12 + k) for k in range(5))}
+    assert p.cash() == p.snapshot().cash and p.equity() == p.snapshot().equity
+
+
 def test_readers_never_see_half_a_fill_and_final_totals_are_exact() -> None:
     """One writer books N rounds of (buy 2 @10, sell 1 @12, commission 1 each) while four
     threads mark and four take snapshots. Every snapshot is a state between two fills, and
@@ -330,13 +372,17 @@ overrides = st.tuples(st.just("override"), symbols,
                       st.decimals(min_value=Decimal(-500), max_value=Decimal(500), places=3))
 fees_in_kind = st.tuples(st.just("fee_in_kind"), symbols, quantities, prices)
 restores = st.tuples(st.just("restore"))
+cash_overrides = st.tuples(st.just("cash"), st.decimals(min_value=Decimal(-10**6),
+                                                         max_value=Decimal(10**6), places=2))
 
 
-@given(story=st.lists(st.one_of(fills_, marks, overrides, fees_in_kind, restores), max_size=40))
+@given(story=st.lists(st.one_of(fills_, marks, overrides, fees_in_kind, restores,
+                                cash_overrides), max_size=40))
 def test_equity_is_kept_as_marks_move_yet_always_equals_a_fresh_sum(
         story: list[tuple[object, ...]]) -> None:
     """``equity()`` is O(1) (a running total), so every way the book changes (fills, fees
-    taken in kind, marks, reconciliation overrides, a restore from a checkpoint) must keep
+    taken in kind, marks, reconciliation overrides of a position or of the cash, a restore
+    from a checkpoint) must keep
     it equal to the sum over the snapshot's positions, to the last digit."""
     p = Portfolio(INITIAL)
     for step in story:
@@ -346,6 +392,8 @@ def test_equity_is_kept_as_marks_move_yet_always_equals_a_fresh_sum(
             p.apply_fill(symbol, side, q, price, fee)  # type: ignore[arg-type]
         elif kind == "mark":
             p.mark(step[1], step[2])  # type: ignore[arg-type]
+        elif kind == "cash":
+            p.override_cash(step[1])  # type: ignore[arg-type]
         elif kind == "override":
             p.override_position(step[1], step[2])  # type: ignore[arg-type]
         elif kind == "fee_in_kind":
