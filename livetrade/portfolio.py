@@ -13,15 +13,15 @@ commission is paid from cash and totalled separately, so at every instant::
 A position is marked at the last market price seen, or at its last fill price before any.
 
 ``equity()`` is O(1): the book keeps each position's market value (``quantity * mark``) and
-their total up to date as marks and fills arrive, exactly (an unbounded-precision context, so
-the running total never drifts from a fresh sum), because strategies read it on every tick
-and a sum over the whole book per tick grows with the book.
+the equity (cash plus all of them) up to date as marks and fills arrive, exactly (an
+unbounded-precision context, so the running total never drifts from a fresh sum), because
+strategies read it on every tick and a sum over the whole book per tick grows with the book.
 
 Reads a strategy makes on every tick take no lock: ``equity()``, ``cash()``,
-``last_price()`` and ``position()`` each read one reference the writer replaces whole
-(``equity`` is stored, not summed, after every change, under the lock), so a reader on any
-thread sees the value before a change or after it, never half of one. The lock cost more
-than the read itself (0.48 -> 0.05 us for ``equity()``, 0.34 -> 0.09 us for
+``last_price()`` and ``position()`` each read one reference the writer replaces whole (the
+equity is stored once per change, under the lock, never summed by a reader), so a reader on
+any thread sees the value before a change or after it, never half of one. The lock cost
+more than the read itself (0.48 -> 0.05 us for ``equity()``, 0.34 -> 0.09 us for
 ``last_price()``). Anything that reads several fields together still holds the lock
 (``snapshot``, checkpoint capture).
 """
@@ -135,10 +135,10 @@ class Portfolio:
         self._cash = initial_cash
         self._positions: dict[str, _Position] = {}
         self._marks: dict[str, Decimal] = {}
-        # Market value per position (quantity x its mark, exact) and their exact total.
+        # Market value per position (quantity x its mark, exact), and cash plus all of them:
+        # the equity, exact, kept by every writer and stored once per change (read lock-free).
         self._values: dict[str, Decimal] = {}
-        self._value = ZERO
-        self._equity = initial_cash  # cash + _value, stored by every writer (lock-free reads)
+        self._equity = initial_cash
         # Symbols with a market price: those marked before the last capture, and since.
         self._market_marked: set[str] = set()
         self._marks_dirty: set[str] = set()
@@ -166,22 +166,25 @@ class Portfolio:
         signed = quantity if side is Side.BUY else -quantity
         with self.lock:
             realized = self._book(symbol, signed, price)
-            self._cash -= signed * price + commission
+            cash = self._cash - (signed * price + commission)
+            equity = _add(_sub(self._equity, self._cash), cash)  # stored by _revalue
+            self._cash = cash
             self._commissions += commission
             if fee_in_kind:
                 realized += self._book(symbol, -fee_in_kind, ZERO)
             if symbol not in self._marks_dirty and symbol not in self._market_marked:
                 self._marks[symbol] = price  # no market price yet: mark at the last fill
-            self._revalue(symbol)
+            self._revalue(symbol, equity)
             return realized
 
-    def _revalue(self, symbol: str) -> None:
-        """Bring ``symbol``'s market value and the total up to date. Locked."""
+    def _revalue(self, symbol: str, equity: Decimal) -> None:
+        """Bring ``symbol``'s market value up to date and store the equity: ``equity`` (the
+        book's, with any cash change of this mutation already in it) moved by the change in
+        that value. Locked. One store, so a lock-free reader never sees half a change."""
         pos = self._positions[symbol]
         value = _mul(pos.quantity, self._marks.get(symbol, pos.average_cost))
-        self._value = _add(_sub(self._value, self._values.get(symbol, ZERO)), value)
+        self._equity = _add(_sub(equity, self._values.get(symbol, ZERO)), value)
         self._values[symbol] = value
-        self._equity = _add(self._cash, self._value)
 
     def _book(self, symbol: str, signed: Decimal, price: Decimal) -> Decimal:
         """Move the position by ``signed`` at ``price`` (cash is the caller's). Locked."""
@@ -229,8 +232,7 @@ class Portfolio:
             if old is not None:  # a position (possibly flat) exists: its value moves
                 value = _mul(self._positions[symbol].quantity, price)
                 self._values[symbol] = value
-                self._value = _add(_sub(self._value, old), value)
-                self._equity = _add(self._cash, self._value)
+                self._equity = _add(_sub(self._equity, old), value)
 
     def position(self, symbol: str) -> Decimal:
         pos = self._positions.get(symbol)  # one field, stored whole: no lock (module doc)
@@ -293,12 +295,12 @@ class Portfolio:
                 pos.average_cost = self._marks.get(symbol, pos.average_cost)
             pos.quantity = quantity
             pos.flow = -quantity * pos.average_cost
-            self._revalue(symbol)
+            self._revalue(symbol, self._equity)
 
     def override_cash(self, cash: Decimal) -> None:
         with self.lock:
+            self._equity = _add(_sub(self._equity, self._cash), cash)
             self._cash = cash
-            self._equity = _add(cash, self._value)
 
     # ------------------------------------------------------------------ checkpoints
     def capture_state(self) -> dict[str, Any]:
@@ -388,7 +390,7 @@ class Portfolio:
             self._initial_cash, self._cash, self._commissions = initial, cash, commissions
             self._positions = positions
             self._marks = marks
-            self._values, self._value = values, total
+            self._values = values
             self._equity = _add(cash, total)
             self._market_marked = market_marked
             self._marks_dirty = set()
