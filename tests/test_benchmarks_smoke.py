@@ -120,7 +120,8 @@ LATENCY_KEYS = {"count", "p50_us", "p99_us", "p999_us", "max_us"}
 def test_latency_suite_reports_cpu_per_event_and_the_pinned_run(
         smoke_run: tuple[int, dict[str, Any], str]) -> None:
     """Every paced rate reports CPU per event (process, and on Linux the producer's and
-    the dispatcher's threads); the sustain rate also runs with the process on one CPU."""
+    the dispatcher's threads); at the sustain rate the floor and the engine also run with the
+    process on one CPU."""
     suite = smoke_run[1]["suites"]["latency"]
     by_rate = suite["by_rate_hz"]
     linux = affinity.supported()
@@ -137,6 +138,9 @@ def test_latency_suite_reports_cpu_per_event_and_the_pinned_run(
         assert top["pinned_cpu"] == affinity.last_cpu()
         assert set(pinned["to_strategy_done"]) == LATENCY_KEYS
         assert pinned["handled"] == pinned["to_strategy_done"]["count"] > 0
+        floor_pinned = top["floor_pinned_to_one_cpu"]  # the machine's share of the gain
+        assert floor_pinned["cpu_us_per_event"]["process"] > 0
+        assert set(floor_pinned["to_consumer_start"]) == LATENCY_KEYS
     assert os.sched_getaffinity(0) == START_CPUS  # the pinned run put the process back
 RESTORE_KEYS = {"total_s", "open_s", "start_s", "first_tick_s", "traded"}
 

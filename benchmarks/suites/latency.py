@@ -218,26 +218,46 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
 
 def _pinned_run(sizes: Sizes, top: JsonObject, unpinned: JsonObject, result: SuiteResult,
                 progress: Progress) -> None:
-    """The sustain rate again with the whole process on one CPU (``taskset -c N``), next to
-    the unpinned run just before it (``benchmarks/affinity.py`` says why)."""
+    """The sustain rate again with the whole process on one CPU (``taskset -c N``), floor
+    then engine, next to the unpinned runs just before (``benchmarks/affinity.py`` says
+    why). The pinned floor shows how much of the difference is the machine's: a bare queue
+    pays for crossing CPUs too."""
     cpu = last_cpu()
+    rate, duration = sizes.sustain_rate_hz, sizes.sustain_duration_s
     settle()
     with pinned_process(cpu):
-        pinned = engine_latency(sizes.sustain_rate_hz, sizes.sustain_duration_s,
-                                sizes.drain_timeout_s)
+        floor_pinned = floor_at(rate, duration)
+    settle()
+    with pinned_process(cpu):
+        pinned = engine_latency(rate, duration, sizes.drain_timeout_s)
+    top["floor_pinned_to_one_cpu"] = floor_pinned
     top["engine_pinned_to_one_cpu"] = pinned
     top["pinned_cpu"] = cpu
     pinned_cpu, unpinned_cpu = pinned["cpu_us_per_event"], unpinned["cpu_us_per_event"]
     assert isinstance(pinned_cpu, dict) and isinstance(unpinned_cpu, dict)
-    progress(f"@ {sizes.sustain_rate_hz:,}/s pinned to CPU {cpu}: offered "
+    progress(f"@ {rate:,}/s pinned to CPU {cpu}: offered "
              f"{pinned['offered_hz']:,}/s, max depth {pinned['max_depth']:,}")
-    rate = f"@ {sizes.sustain_rate_hz:,}/s"
+    label = f"@ {rate:,}/s"
     result.rows.append(Row(
-        f"{rate}, process on CPU {cpu} only: offered / max queue depth / sustained",
+        f"{label}, process on CPU {cpu} only: offered / max queue depth / sustained",
         _sustain_text(pinned), baseline=f"unpinned {_sustain_text(unpinned)}"))
-    p, u = pinned_cpu["process"], unpinned_cpu["process"]
     result.rows.append(Row(
-        f"{rate}, process on CPU {cpu} only: CPU us/event, process (producer + dispatcher)",
+        f"{label}, process on CPU {cpu} only: CPU us/event, process (producer + dispatcher)",
         _cpu_text(pinned_cpu), baseline=f"unpinned {_cpu_text(unpinned_cpu)}",
-        ratio=p / u if isinstance(p, int | float) and isinstance(u, int | float) and u
-        else None))
+        ratio=_ratio(pinned_cpu["process"], unpinned_cpu["process"])))
+    floor_unpinned = top["floor"]
+    assert isinstance(floor_unpinned, dict)
+    f_pinned, f_unpinned = floor_pinned["cpu_us_per_event"], floor_unpinned["cpu_us_per_event"]
+    assert isinstance(f_pinned, dict) and isinstance(f_unpinned, dict)
+    result.rows.append(Row(
+        f"{label}, process on CPU {cpu} only: floor CPU us/event / sustained",
+        f"{f_pinned['process']:.1f} / {'yes' if floor_pinned['sustained'] else 'NO'}",
+        baseline=f"unpinned floor {f_unpinned['process']:.1f}",
+        ratio=_ratio(f_pinned["process"], f_unpinned["process"])))
+
+
+def _ratio(a: JsonValue, b: JsonValue) -> float | None:
+    """``a / b`` of two JSON numbers, or None where either is missing or ``b`` is 0."""
+    if isinstance(a, int | float) and isinstance(b, int | float) and b:
+        return a / b
+    return None
