@@ -242,29 +242,36 @@ def test_lock_free_equity_reads_only_ever_see_a_state_the_book_passed_through() 
     """``equity()``, ``cash()`` and ``last_price()`` take no lock (a strategy reads them on
     every tick). A reader on another thread must still never see half a fill: cash already
     paid but the position not yet valued, or the reverse. The writer books fills with no
-    market price (so each is marked at its own price) and notes the equity after each; every
-    value a reader saw must be one of those."""
+    market price (so each is marked at its own price) and notes the equity and cash after
+    each; every value a reader saw must be one of those."""
     rounds = 2_000
     p = Portfolio(INITIAL)
     passed_through = {p.equity()}
+    cash_passed_through = {p.cash()}
     seen: set[Decimal] = set()
+    cash_seen: set[Decimal] = set()
     prices: set[Decimal | None] = set()
     done = threading.Event()
     start = threading.Barrier(3)
 
     def write() -> None:
-        start.wait(10)
-        for k in range(rounds):
-            p.apply_fill("A", BUY, D(2), D(10 + k % 7), D(1))
-            passed_through.add(p.equity())
-            p.apply_fill("A", SELL, D(1), D(12 + k % 5), D(1))
-            passed_through.add(p.equity())
-        done.set()
+        try:
+            start.wait(10)
+            for k in range(rounds):
+                p.apply_fill("A", BUY, D(2), D(10 + k % 7), D(1))
+                passed_through.add(p.equity())
+                cash_passed_through.add(p.cash())
+                p.apply_fill("A", SELL, D(1), D(12 + k % 5), D(1))
+                passed_through.add(p.equity())
+                cash_passed_through.add(p.cash())
+        finally:
+            done.set()
 
     def read() -> None:
         start.wait(10)
         while not done.is_set():
             seen.add(p.equity())
+            cash_seen.add(p.cash())
             prices.add(p.last_price("A"))
 
     threads = [threading.Thread(target=write, daemon=True),
@@ -276,6 +283,7 @@ def test_lock_free_equity_reads_only_ever_see_a_state_the_book_passed_through() 
         join_all(threads, timeout_s=30)
     assert len(seen) > 1
     assert seen <= passed_through
+    assert cash_seen <= cash_passed_through
     assert prices <= {None, *(D(10 + k) for k in range(7)), *(D(12 + k) for k in range(5))}
     assert p.cash() == p.snapshot().cash and p.equity() == p.snapshot().equity
 
@@ -408,6 +416,19 @@ def test_equity_is_kept_as_marks_move_yet_always_equals_a_fresh_sum(
         s = p.snapshot()
         assert p.equity() == s.cash + sum((q.quantity * q.mark_price
                                            for q in s.positions.values()), Decimal(0))
+
+
+def test_equity_agrees_with_the_snapshot_even_past_28_digits() -> None:
+    """The running total is exact, but ``equity()`` is rounded in the caller's decimal
+    context like ``snapshot().equity`` (and so the status line and alerts): the two never
+    disagree, even with a mark whose product has more digits than the context keeps."""
+    p = Portfolio(Decimal(1_000_000))
+    p.apply_fill("A", BUY, Decimal("3.333"), Decimal("1234.56"), Decimal(0))
+    p.mark("A", Decimal("1234.123456789123456789123"))
+    assert p.equity() == p.snapshot().equity
+    assert len(p.equity().as_tuple().digits) <= 28
+    p.mark("A", Decimal(2))
+    assert p.equity() == p.snapshot().equity == p.cash() + Decimal("3.333") * 2
 
 
 def test_the_running_total_does_not_drift_through_many_digit_marks() -> None:
