@@ -12,18 +12,19 @@ to run it:
   legacy loops: no background thread at all; each ``process`` call handles the event and
   everything it causes (orders, fills) in the caller's thread before returning.
   Needs an ``inline`` broker (the paper broker) and no feeds.
+
+This module is the lifecycle: building the parts, opening and closing a session, starting
+and stopping threads in order. What happens to each event is
+:mod:`livetrade.engine_handlers`; the foreground run with its signals is
+:mod:`livetrade.foreground`; the process settings an engine holds while it runs are
+:mod:`livetrade.process_tuning`.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from decimal import Decimal
-from types import FrameType
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import structlog
@@ -33,39 +34,26 @@ from livetrade.brokers.executor import BrokerExecutor, InlineRouter
 from livetrade.brokers.paper import PaperBroker
 from livetrade.clock import Clock, ManualClock, SystemClock
 from livetrade.dispatcher import Dispatcher
+from livetrade.engine_handlers import EngineHandlers
 from livetrade.engine_types import EngineSettings, EngineStatus, StopReport
 from livetrade.errors import EngineStateError, TransientBrokerError
-from livetrade.events import (
-    Event,
-    FeedError,
-    MarketData,
-    OrderAccepted,
-    OrderCanceled,
-    OrderCancelRejected,
-    OrderExpired,
-    OrderFill,
-    OrderReject,
-    ScheduledTrigger,
-    Severity,
-    SystemErrorEvent,
-)
+from livetrade.events import Event, OrderFill, Severity, SystemErrorEvent
 from livetrade.feeds.base import DataFeed
-from livetrade.gc_tuning import GcTuning
-from livetrade.logs import enabled_for, flush_logs
+from livetrade.foreground import ForegroundRun
 from livetrade.order_manager import OrderManager, OrderRouter
 from livetrade.orders import ClientOrderIdGenerator, run_prefix
 from livetrade.portfolio import Portfolio
+from livetrade.process_tuning import ProcessTuning
 from livetrade.resilience.guarded import ResilientBroker
 from livetrade.resilience.shadow import Mode, ShadowingBroker
 from livetrade.risk import KillSwitch, RiskChecker, RiskLimits
 from livetrade.scheduling.facade import StrategySchedule
 from livetrade.scheduling.scheduler import TradingScheduler
 from livetrade.state.binding import StateBinding
-from livetrade.state.live_reconcile import BrokerSnapshot, LiveReconciler, LiveReconcileSettings
+from livetrade.state.live_reconcile import LiveReconciler, LiveReconcileSettings
 from livetrade.state.manager import StateManager
 from livetrade.state.recovery import RecoveryReport
 from livetrade.strategy import Strategy, StrategyContext
-from livetrade.switch_interval import SwitchInterval
 
 if TYPE_CHECKING:
     from livetrade.monitoring.monitor import EngineMonitor
@@ -96,8 +84,8 @@ class LiveTradingEngine:
         self.settings = settings or EngineSettings()
         self.clock: Clock = clock or SystemClock()
         self._data_clock = self.clock if isinstance(self.clock, ManualClock) else None
-        self._gc_tuned = False
-        self._switching_tuned = False
+        self._tuning = ProcessTuning(gc_tuning=self.settings.gc_tuning,
+                                     switch_interval_s=self.settings.switch_interval_s)
         self.broker: BrokerAdapter = broker or PaperBroker(clock=self.clock)
         self.feeds = tuple(feeds)
         self.strategy = strategy
@@ -124,11 +112,13 @@ class LiveTradingEngine:
             closed_capacity=self.settings.closed_orders_kept,
         )
         self.scheduler = scheduler or TradingScheduler(self.clock, self.dispatcher.publish)
-        self._schedule_changed = True
-        self._next_trigger: datetime | None = None
+        self._handlers = EngineHandlers(
+            strategy=strategy, broker=self.broker, orders=self.orders, portfolio=self.portfolio,
+            kill_switch=self.kill_switch, scheduler=self.scheduler, data_clock=self._data_clock,
+            call_strategy=self._call_strategy, started=lambda: self._state != "new")
         self.context = StrategyContext(
             self.orders, self.portfolio, self.clock,
-            StrategySchedule(self.scheduler, self._on_schedule_change))
+            StrategySchedule(self.scheduler, self._handlers.on_schedule_change))
         self.state = state
         self._state_binding = (StateBinding(state, self.strategy, self.portfolio, self.orders)
                                if state is not None else None)
@@ -136,23 +126,20 @@ class LiveTradingEngine:
         self._executor: BrokerExecutor | None = None
         self._state: State = "new"
         self._started_at = 0.0
-        self._fill_was_new = False
-        self._fill_listeners: list[Callable[[OrderFill], None]] = []
-        self._stop_requested = threading.Event()
-        self._signal: int | None = None
+        self._foreground = ForegroundRun()
         self.reconciler = LiveReconciler(
             LiveReconcileSettings(interval_s=self.settings.reconcile_interval_s,
                                   policy=self.settings.reconcile_policy,
                                   cash_tolerance=self.settings.cash_tolerance,
                                   grace_s=self.settings.reconcile_grace_s),
             broker=self.broker, orders=self.orders, portfolio=self.portfolio,
-            kill_switch=self.kill_switch, apply_fill=self._reconciled_fill,
+            kill_switch=self.kill_switch, apply_fill=self._handlers.reconciled_fill,
             publish=self.dispatcher.publish, clock=self.clock,
             paused=lambda: self.mode == Mode.SHADOW)
         if isinstance(self.broker, ShadowingBroker):
             self.broker.on_resume = lambda reason, done: self.reconciler.request(
                 f"resume: {reason}", "adopt_broker", then=done)
-        self._wire()
+        self._handlers.wire(self.dispatcher, self._state_binding, self.reconciler.on_snapshot)
         # Optional: metrics, hooks, alerts, health endpoint. Subscribes after the engine's
         # own handlers; started first and stopped last, so it sees the whole run.
         self.monitor = monitor
@@ -167,43 +154,6 @@ class LiveTradingEngine:
     def _route(self, router: OrderRouter) -> OrderRouter:
         return self.monitor.wrap_router(router) if self.monitor is not None else router
 
-    # ------------------------------------------------------------------ wiring
-    def _wire(self) -> None:
-        d = self.dispatcher
-        s = self.strategy
-        if self._state_binding is not None:
-            self._state_binding.wire(d)  # first: the journal records before memory changes
-        if self._data_clock is None:  # live: a tick only marks the book
-            d.subscribe(MarketData, self.portfolio.on_market_data, "engine.market_data")
-        else:
-            d.subscribe(MarketData, self._on_market_data, "engine.market_data")
-        if type(self.broker).on_market_data is not BrokerAdapter.on_market_data:
-            d.subscribe(MarketData, self.broker.on_market_data, f"broker:{self.broker.name}")
-        d.subscribe(MarketData, s.on_market_data, "strategy.on_market_data")
-        d.subscribe(OrderFill, self._on_fill, "engine.fill")
-        d.subscribe(OrderFill, self._strategy_on_fill, "strategy.on_fill")
-        d.subscribe(OrderAccepted, self._on_accepted, "orders.accepted")
-        d.subscribe(OrderCanceled, self._on_canceled, "orders.canceled")
-        d.subscribe(OrderExpired, self.orders.on_expired, "orders.expired")
-        d.subscribe(OrderCancelRejected, self.orders.on_cancel_rejected, "orders.cancel_rejected")
-        d.subscribe(OrderReject, self.orders.on_reject, "orders.reject")
-        d.subscribe(OrderReject, s.on_reject, "strategy.on_reject")
-        d.subscribe(BrokerSnapshot, self.reconciler.on_snapshot, "engine.reconcile")
-        d.subscribe(ScheduledTrigger, s.on_schedule, "strategy.on_schedule")
-        for error_type in (SystemErrorEvent, FeedError):
-            d.subscribe(error_type, self._on_system_error, "engine.system_error")
-            d.subscribe(error_type, s.on_error, "strategy.on_error")
-
-    def _on_market_data(self, event: MarketData) -> None:
-        """Replay (a data clock): time moves with the data, then the book is marked."""
-        clock = self._data_clock
-        assert clock is not None  # subscribed only with a data clock (see _wire)
-        if self._schedule_changed or (self._next_trigger is not None
-                                      and event.timestamp >= self._next_trigger):
-            self._run_scheduler_through(clock, event.timestamp)
-        clock.advance_to(event.timestamp)
-        self.portfolio.on_market_data(event)
-
     def checkpoint(self, reason: str = "requested") -> None:
         """Write a checkpoint now. Call with the dispatcher stopped or in drive mode. Blocks."""
         if self._state_binding is None:
@@ -213,74 +163,10 @@ class LiveTradingEngine:
                                    "by itself; use stop() for a final one")
         self._state_binding.checkpoint(reason)
 
-    def _on_schedule_change(self) -> None:
-        self._schedule_changed = True
-
-    def _run_scheduler_through(self, clock: ManualClock, until: datetime) -> None:
-        """Data time: fire every trigger due up to this event, at its exact time.
-
-        They are queued with a higher priority than market data, so the strategy gets
-        them right after this event and before the next one.
-        """
-        self._schedule_changed = False
-        self.scheduler.run_through(clock, until)
-        self._next_trigger = self.scheduler.next_due()
-
-    def _book_fill(self, event: OrderFill) -> bool:
-        """Order manager then portfolio; ``False`` for a fill id already booked."""
-        if not self.orders.record_fill(event):
-            _log.info("duplicate_fill_ignored", fill_id=event.fill_id,
-                      client_order_id=event.client_order_id)
-            return False
-        self.portfolio.apply_fill(event.symbol, event.side, event.fill_amount,
-                                  event.fill_price, event.commission,
-                                  fee_in_kind=event.fee_in_kind)
-        return True
-
-    def _on_fill(self, event: OrderFill) -> None:
-        self._fill_was_new = False
-        if not self._book_fill(event):
-            return
-        self._fill_was_new = True
-        for listener in self._fill_listeners:
-            listener(event)
-        if enabled_for("info"):  # filtered out, the call would still cost a bound logger
-            _log.info("fill", client_order_id=event.client_order_id, symbol=event.symbol,
-                      side=event.side.value, quantity=str(event.fill_amount),
-                      price=str(event.fill_price), commission=str(event.commission))
-
-    def _strategy_on_fill(self, event: OrderFill) -> None:
-        if self._fill_was_new:
-            self.strategy.on_fill(event)
-
-    def _reconciled_fill(self, event: OrderFill) -> None:
-        """A fill found by live reconciliation: booked like any other, told to the strategy
-        (not before ``on_start``: fills found while starting are the book it starts from)."""
-        if self._book_fill(event) and self._state != "new":
-            for listener in self._fill_listeners:
-                listener(event)
-            self._call_strategy(lambda: self.strategy.on_fill(event), "strategy.on_fill")
-
-    def _on_accepted(self, event: OrderAccepted) -> None:
-        self.orders.on_accepted(event)
-        if self.kill_switch.engaged:
-            # The switch may have been engaged (from another thread) while this order was
-            # on its way out: cancel it now that the venue has it.
-            self.orders.cancel(event.client_order_id)
-
-    def _on_canceled(self, event: OrderCanceled) -> None:
-        self.orders.on_canceled(event)
-        _log.info("order_canceled", client_order_id=event.client_order_id, reason=event.reason)
-
-    def _on_system_error(self, event: SystemErrorEvent) -> None:
-        level = "error" if event.severity in (Severity.ERROR, Severity.CRITICAL) else "warning"
-        getattr(_log, level)("system_error", error_type=event.error_type, source=event.source,
-                             message=event.message, severity=event.severity.value)
-
     def add_fill_listener(self, listener: Callable[[OrderFill], None]) -> None:
         """Call ``listener(fill)`` on the dispatcher thread for every fill booked (once per
         fill id, after the portfolio includes it). Add before starting."""
-        self._fill_listeners.append(listener)
+        self._handlers.add_fill_listener(listener)
 
     # ------------------------------------------------------------------ producing
     def publish(self, event: Event) -> None:
@@ -312,8 +198,8 @@ class LiveTradingEngine:
             feed.start(self.dispatcher.publish)
         if not self.broker.inline:
             self.reconciler.start()
-        self._tune_gc()
-        self._tune_switching()
+        self._tuning.hold_gc()
+        self._tuning.hold_switching()
         self._state = "running"
         _log.info("engine_started", broker=self.broker.name, feeds=[f.name for f in self.feeds])
 
@@ -328,7 +214,7 @@ class LiveTradingEngine:
         try:
             return self._stop_threads()
         finally:  # a stage that raised must not leave the process tuned for an engine
-            self._release_process_settings()
+            self._tuning.release()
 
     def _stop_threads(self) -> StopReport:
         timeout = self.settings.stop_timeout_s
@@ -367,7 +253,7 @@ class LiveTradingEngine:
 
     def request_stop(self) -> None:
         """Ask ``run_forever`` to stop (safe from any thread and from signal handlers)."""
-        self._stop_requested.set()
+        self._foreground.request_stop()
 
     def run_forever(
         self,
@@ -379,58 +265,12 @@ class LiveTradingEngine:
     ) -> StopReport:
         """Run until SIGINT/SIGTERM, ``duration_s``, or the end of every feed. Blocks.
 
-        Whatever ends the run (a signal, the deadline, the feeds, a failing ``on_status``,
-        a dead dispatcher), ``stop()`` runs. Signal handlers are installed only from the
-        main thread and restored before returning; during the graceful stop a second
-        SIGINT/SIGTERM exits at once (status 128 + signal): the journal and the last
-        checkpoint make that safe, and it is the operator's way to bound a stuck stop.
+        Whatever ends the run, ``stop()`` runs; a second signal during the graceful stop
+        exits at once (``livetrade/foreground.py`` has the rules).
         """
-        if duration_s is not None and duration_s < 0:
-            raise ValueError("duration_s must be >= 0")
-        main = threading.current_thread() is threading.main_thread()
-        previous: dict[int, object] = {}
-        if main:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, self._on_signal)
-        try:
-            self.start()
-            try:
-                self._wait(duration_s, on_status, status_interval_s, stop_when_feeds_done)
-            finally:
-                if main:
-                    for sig in (signal.SIGINT, signal.SIGTERM):
-                        signal.signal(sig, _force_exit)
-                report = self.stop()
-            return report
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
-
-    def _wait(self, duration_s: float | None, on_status: Callable[[EngineStatus], None] | None,
-              status_interval_s: float, stop_when_feeds_done: bool) -> None:
-        deadline = None if duration_s is None else time.monotonic() + duration_s
-        next_status = time.monotonic() + status_interval_s
-        while not self._stop_requested.wait(0.02):
-            now = time.monotonic()
-            if not self.dispatcher.running:
-                _log.error("dispatcher_stopped_unexpectedly")
-                break
-            if on_status is not None and now >= next_status:
-                next_status += status_interval_s
-                try:
-                    on_status(self.status())
-                except Exception as exc:  # noqa: BLE001 - a status sink must not kill trading
-                    _log.error("status_callback_failed", error=f"{type(exc).__name__}: {exc}")
-                    on_status = None
-            if deadline is not None and now >= deadline:
-                break
-            if (stop_when_feeds_done and self.feeds and all(f.finished for f in self.feeds)
-                    and self.dispatcher.queue_depth == 0):
-                break
-        if self._signal is not None:
-            _log.info("stop_signal", signal=signal.Signals(self._signal).name)
-        if stop_when_feeds_done and self.feeds and all(f.finished for f in self.feeds):
-            self.wait_until_idle()
+        return self._foreground.run(self, duration_s, on_status=on_status,
+                                    status_interval_s=status_interval_s,
+                                    stop_when_feeds_done=stop_when_feeds_done)
 
     def wait_until_idle(self, timeout_s: float = 60.0) -> bool:
         """Block until the queue is empty (or ``timeout_s``); ``True`` if it emptied."""
@@ -440,12 +280,6 @@ class LiveTradingEngine:
                 return False
             time.sleep(0.001)
         return True
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Only set flags here: logging from a signal handler can deadlock on the logger's
-        # own lock if the signal lands while the main thread is writing a log line.
-        self._signal = signum
-        self._stop_requested.set()
 
     # ------------------------------------------------------------------ synchronous drive mode
     def start_sync(self) -> None:
@@ -462,7 +296,7 @@ class LiveTradingEngine:
             self.monitor.start()
         self._open_session_or_clean_up()
         self._call_strategy(self.strategy.on_start, "strategy.on_start")
-        self._tune_gc()
+        self._tuning.hold_gc()
         self._state = "running_sync"
         self.dispatcher.run_pending()
 
@@ -526,7 +360,8 @@ class LiveTradingEngine:
             # Before on_start, the feeds and the dispatcher thread: nothing else runs yet.
             self.recovery = self._state_binding.recover(
                 broker=self.broker, publish=self.dispatcher.publish,
-                apply_fill=self._book_fill, kill_switch=self.kill_switch, now=self.clock.now)
+                apply_fill=self._handlers.book_fill, kill_switch=self.kill_switch,
+                now=self.clock.now)
         elif not isinstance(self.broker, PaperBroker) and self.settings.initial_cash is None:
             # A real account already holds cash and positions: start from them, not from a
             # made-up balance. (With state, recovery's reconciliation does this.) A broker
@@ -539,36 +374,13 @@ class LiveTradingEngine:
                     hint="check the broker connection and credentials, then start again")
             self.reconciler.on_snapshot(snapshot)
 
-    def _tune_gc(self) -> None:
-        """The collector set for an event engine while this one runs (``gc_tuning.py``)."""
-        if self.settings.gc_tuning and not self._gc_tuned:
-            GcTuning.acquire()
-            self._gc_tuned = True
-
-    def _tune_switching(self) -> None:
-        """The GIL handed over more often while this engine's threads run, so urgent events
-        wait less behind busy feed threads (``switch_interval.py``); threaded mode only."""
-        interval = self.settings.switch_interval_s
-        if interval > 0 and not self._switching_tuned:
-            SwitchInterval.acquire(interval)
-            self._switching_tuned = True
-
-    def _release_process_settings(self) -> None:
-        """Hand back what :meth:`_tune_gc` and :meth:`_tune_switching` took (idempotent)."""
-        if self._switching_tuned:
-            self._switching_tuned = False
-            SwitchInterval.release()
-        if self._gc_tuned:
-            self._gc_tuned = False
-            GcTuning.release()
-
     def _close_session(self, undelivered: list[Event], clean: bool) -> StopReport:
         try:
             self.broker.disconnect()
             if self.monitor is not None:
                 self.monitor.stop(self.settings.stop_timeout_s)
         finally:
-            self._release_process_settings()
+            self._tuning.release()
         self._state = "stopped"
         report = StopReport(tuple(undelivered), self.orders.stats().open, clean)
         _log.info("engine_stopped", undelivered=len(undelivered), open_orders=report.open_orders,
@@ -648,13 +460,6 @@ class LiveTradingEngine:
             latency_p99_us=self.dispatcher.latency.summary().p99_us,
             mode=self.mode,
         )
-
-
-def _force_exit(signum: int, frame: FrameType | None) -> None:
-    """A second signal: out now, after at most a second for the queued log lines (the
-    log writer takes no lock a signal handler could be waiting on)."""
-    flush_logs(1.0)
-    os._exit(128 + signum)
 
 
 class _Lifecycle(Event):

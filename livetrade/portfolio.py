@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from livetrade.events import MarketData, Side
+from livetrade.portfolio_snapshot import ZERO, PortfolioSnapshot, PositionSnapshot
 from livetrade.state.chunks import ChunkedMap, sync_ordered
-
-ZERO = Decimal(0)
 
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[InvalidOperation])
 """Arithmetic that never rounds (libmpdec sizes each result to its digits): the running
@@ -43,52 +41,6 @@ market value is a sum of products of finite prices and quantities, so it stays e
 _mul = _EXACT.multiply
 _add = _EXACT.add
 _sub = _EXACT.subtract
-
-
-@dataclass(frozen=True)
-class PositionSnapshot:
-    """One position at one instant."""
-
-    symbol: str
-    quantity: Decimal
-    average_cost: Decimal
-    mark_price: Decimal
-    realized_pnl: Decimal
-
-    @property
-    def market_value(self) -> Decimal:
-        return self.quantity * self.mark_price
-
-    @property
-    def unrealized_pnl(self) -> Decimal:
-        return self.quantity * (self.mark_price - self.average_cost)
-
-
-@dataclass(frozen=True)
-class PortfolioSnapshot:
-    """The whole account at one instant; ``positions`` holds non-flat positions only."""
-
-    cash: Decimal
-    initial_cash: Decimal
-    positions: Mapping[str, PositionSnapshot]
-    realized_pnl: Decimal
-    commissions: Decimal
-
-    @property
-    def market_value(self) -> Decimal:
-        return sum((p.market_value for p in self.positions.values()), ZERO)
-
-    @property
-    def unrealized_pnl(self) -> Decimal:
-        return sum((p.unrealized_pnl for p in self.positions.values()), ZERO)
-
-    @property
-    def equity(self) -> Decimal:
-        return self.cash + self.market_value
-
-    def quantity(self, symbol: str) -> Decimal:
-        position = self.positions.get(symbol)
-        return position.quantity if position is not None else ZERO
 
 
 class _Mark(NamedTuple):

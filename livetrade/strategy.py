@@ -26,7 +26,7 @@ from livetrade.events import (
     TimeInForce,
 )
 from livetrade.orders import OrderRequest, OrderSnapshot
-from livetrade.portfolio import PortfolioSnapshot
+from livetrade.portfolio_snapshot import PortfolioSnapshot
 
 if TYPE_CHECKING:
     from livetrade.clock import Clock

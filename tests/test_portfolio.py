@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from kit import D, Num, frequent_thread_switches, join_all
 
 from livetrade.events import Side
-from livetrade.portfolio import Portfolio, PortfolioSnapshot
+from livetrade.portfolio import Portfolio
+from livetrade.portfolio_snapshot import PortfolioSnapshot
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -105,7 +105,7 @@ def test_a_stop_that_fails_part_way_still_hands_the_process_settings_back(
         with pytest.raises(RuntimeError, match="stage of stop"):
             engine.stop()
         assert sys.getswitchinterval() == CPYTHON_DEFAULT
-        assert not SwitchInterval.active() and not engine._gc_tuned
+        assert not SwitchInterval.active() and not engine._tuning.gc_held
     finally:
         monkeypatch.setattr(engine.dispatcher, "stop", stop_dispatcher)
         stop_dispatcher(drain=False)
