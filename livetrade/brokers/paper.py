@@ -27,33 +27,24 @@ written lazily, with the next order change and on :meth:`PaperBroker.close`: mar
 never touches the disk while no order is working, at the cost that after a crash the venue
 may remember an older last price than it saw (a market order sent before the next tick
 fills at that older price). Without ``store_dir`` it does no I/O at all.
+
+The venue is split by job: :mod:`~livetrade.brokers.paper_config` (settings),
+:mod:`~livetrade.brokers.paper_state` (its state and the all-or-nothing change above),
+:mod:`~livetrade.brokers.paper_outcome` (a matching outcome as fills and order states),
+:mod:`~livetrade.brokers.paper_queries` (the account and order queries), and this module:
+order intake and matching resting orders against the market data.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Iterable
 
-import structlog
-
-from livetrade.brokers.base import AccountInfo, BrokerAdapter, BrokerOrder, EventSink
-from livetrade.brokers.paper_ledger import (
-    Batch,
-    Ledger,
-    MemoryLedger,
-    PaperOrder,
-    PaperOrderStatus,
-    VenueView,
-    Working,
-)
-from livetrade.brokers.paper_store import Loaded, VenueStore
-from livetrade.clock import Clock, SystemClock
+from livetrade.brokers.base import BrokerAdapter, EventSink
+from livetrade.brokers.paper_config import PaperBrokerConfig
+from livetrade.brokers.paper_ledger import Batch, PaperOrder, PaperOrderStatus, Working
+from livetrade.brokers.paper_outcome import add_outcome
+from livetrade.brokers.paper_queries import PaperVenueQueries
 from livetrade.errors import (
-    EngineStateError,
     InvalidOrderError,
     OrderRejectedError,
     PermanentBrokerError,
@@ -61,111 +52,36 @@ from livetrade.errors import (
     TransientBrokerError,
 )
 from livetrade.events import (
-    Event,
     MarketData,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
     OrderExpired,
-    OrderFill,
     OrderType,
     TimeInForce,
     trusted,
 )
 from livetrade.frozen import build, evolve
-from livetrade.matching import (
-    ZERO,
-    FillModel,
-    MatchOutcome,
-    Quote,
-    SimOrder,
-    on_arrival,
-    on_quote,
-)
+from livetrade.matching import ZERO, Quote, SimOrder, on_arrival, on_quote
 from livetrade.orders import OrderRequest, validate_request
-from livetrade.portfolio import Portfolio
 
 __all__ = ["PaperBroker", "PaperBrokerConfig", "PaperOrder", "PaperOrderStatus"]
 
-_log = structlog.get_logger("livetrade.brokers.paper")
 
-_BPS = Decimal(10_000)
-
-
-@dataclass(frozen=True)
-class PaperBrokerConfig:
-    """Settings of the simulated venue. ``symbols`` empty means any symbol is tradable.
-
-    ``fill_history``: past fills the venue reports through ``get_fills`` (oldest dropped).
-    ``closed_order_history``: closed orders a venue *without* a store remembers for
-    ``get_order`` and duplicate detection; a venue with a store remembers every order.
-    """
-
-    initial_cash: Decimal = Decimal(100_000)
-    currency: str = "USD"
-    slippage_bps: Decimal = Decimal(0)
-    commission_bps: Decimal = Decimal(0)
-    commission_per_order: Decimal = Decimal(0)
-    participation: Decimal | None = None
-    symbols: tuple[str, ...] = ()
-    fill_history: int = 100_000
-    closed_order_history: int = 10_000
-
-    def __post_init__(self) -> None:
-        if self.fill_history < 1 or self.closed_order_history < 1:
-            raise ValueError("fill_history and closed_order_history must be >= 1")
-
-
-class PaperBroker(BrokerAdapter):
+class PaperBroker(PaperVenueQueries, BrokerAdapter):
     """Simulated broker with its own account. Thread-safe; see the module docstring.
 
     ``store_dir``: keep the venue's state in this diskcache directory (created if absent,
     reloaded if it holds a paper venue store; anything else raises ``StateError``). Only
     one ``PaperBroker`` may use a store at a time; :meth:`close` releases it.
+
+    This class takes orders and matches them against the market data; its state and the
+    one way it changes are :class:`~livetrade.brokers.paper_state.PaperVenueState`, its
+    queries :class:`~livetrade.brokers.paper_queries.PaperVenueQueries`.
     """
 
     name = "paper"
     inline = True
-
-    def __init__(self, config: PaperBrokerConfig | None = None, clock: Clock | None = None,
-                 store_dir: str | Path | None = None) -> None:
-        self.config = config or PaperBrokerConfig()
-        self._clock = clock or SystemClock()
-        self._model = FillModel(self.config.slippage_bps, self.config.participation)
-        self._account = Portfolio(self.config.initial_cash)
-        self._last: dict[str, MarketData] = {}
-        self._working: dict[str, Working] = {}
-        # The working orders' ids again, by symbol, in _working's order (time priority):
-        # a tick looks only at its symbol's orders (one dict lookup if it has none), and a
-        # submit changes one entry. Kept in step with _working by _commit and _install;
-        # rebuilding it per change made every submit O(working orders).
-        self._working_by_symbol: dict[str, dict[str, None]] = {}
-        self._lock = threading.RLock()
-        self._sink: EventSink | None = None
-        self._next_order_id = 1
-        self._next_fill_id = 1
-        self._closed = False
-        self._broken: StateError | None = None
-        self._store: VenueStore | None = None
-        self._ledger: Ledger
-        if store_dir is None:
-            self._ledger = MemoryLedger(self.config.fill_history,
-                                        self.config.closed_order_history)
-            return
-        store = VenueStore(Path(store_dir), currency=self.config.currency,
-                           initial_cash=self.config.initial_cash,
-                           fill_history=self.config.fill_history)
-        try:
-            loaded = store.load()
-            if loaded is None:
-                store.create(self._view())
-            else:
-                self._install(loaded)
-                self._last = dict(loaded.prices)
-        except BaseException:
-            store.close(None)
-            raise
-        self._store = self._ledger = store
 
     # ----------------------------------------------------------- session
     def connect(self, sink: EventSink) -> None:
@@ -173,29 +89,6 @@ class PaperBroker(BrokerAdapter):
 
     def disconnect(self) -> None:
         self._sink = None
-
-    def close(self) -> None:
-        """Persist what is only in memory (last prices) and release the store. Idempotent.
-
-        The venue cannot be used afterwards. Without a store there is nothing to release.
-        Blocks on disk I/O.
-        """
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._ledger.close(self._view() if self._broken is None else None)
-
-    def _require_sink(self) -> None:
-        if self._sink is None:
-            raise EngineStateError("paper broker used before connect()")
-
-    def _check_usable(self) -> None:
-        if self._closed:
-            raise EngineStateError("paper broker is closed")
-        if self._broken is not None:
-            raise PermanentBrokerError(f"paper venue store is unusable: {self._broken.message}",
-                                       hint="restart; the store holds the last good state")
 
     # ----------------------------------------------------------- orders
     def submit_order(self, client_order_id: str, request: OrderRequest) -> None:
@@ -272,8 +165,8 @@ class PaperBroker(BrokerAdapter):
                 else:
                     batch.resting[client_order_id] = working
             else:
-                self._match(batch, working, on_arrival(working.sim, quote, self._model), now,
-                            arriving=True)
+                add_outcome(batch, working, on_arrival(working.sim, quote, self._model), now,
+                            self.config, arriving=True)
             try:
                 self._commit(batch)
             except StateError as exc:
@@ -319,47 +212,6 @@ class PaperBroker(BrokerAdapter):
                     f"paper venue could not persist the cancel; the order still works: "
                     f"{exc.message}", client_order_id=client_order_id) from exc
 
-    def _match(self, batch: Batch, working: Working, outcome: MatchOutcome, now: datetime,
-               arriving: bool) -> None:
-        """Add what ``outcome`` does to ``working`` to ``batch``: fills, then its new state."""
-        charged = working.charged_per_order
-        config = self.config
-        for execution in outcome.executions:
-            commission = execution.price * execution.quantity * config.commission_bps / _BPS
-            if not charged:
-                commission += config.commission_per_order
-                charged = True
-            fill = trusted(
-                OrderFill,
-                order_id=working.sim.order_id,
-                client_order_id=working.client_order_id,
-                symbol=working.request.symbol,
-                side=working.request.side,
-                fill_price=execution.price,
-                fill_amount=execution.quantity,
-                commission=commission,
-                timestamp=now,
-                fill_id=f"PF{batch.next_fill_id}",
-            )
-            batch.next_fill_id += 1
-            batch.fills.append(fill)
-            batch.events.append(fill)
-        # The matching rules return the same order object when nothing happened to it;
-        # a new one means a fill or a stop that triggered silently.
-        changed = outcome.order is not working.sim
-        updated = evolve(working, sim=outcome.order, charged_per_order=charged,
-                         updated_at=now) if changed else working
-        if outcome.canceled_reason is not None:
-            batch.close(evolve(updated, updated_at=now), PaperOrderStatus.CANCELED,
-                        outcome.canceled_reason)
-            batch.events.append(trusted(OrderCanceled, order_id=working.sim.order_id,
-                                        client_order_id=working.client_order_id, timestamp=now,
-                                        reason=outcome.canceled_reason))
-        elif outcome.done:
-            batch.close(updated, PaperOrderStatus.FILLED)
-        elif arriving or changed:
-            batch.resting[working.client_order_id] = updated
-
     # ----------------------------------------------------------- market data
     def on_market_data(self, event: MarketData) -> None:
         # Hot path: one dict store per event. The quote object and the account's marks are
@@ -393,143 +245,13 @@ class PaperBroker(BrokerAdapter):
                 outcome = on_quote(working.sim, quote, self._model)
                 if outcome.order is not working.sim or outcome.canceled_reason is not None:
                     batch = batch or self._batch()
-                    self._match(batch, working, outcome, self._clock.now(), arriving=False)
+                    add_outcome(batch, working, outcome, self._clock.now(), self.config,
+                                arriving=False)
             if batch is None:
                 return
             if batch.events:
                 self._require_sink()
             self._commit(batch)
-
-    # ----------------------------------------------------------- changes
-    def _batch(self) -> Batch:
-        return Batch(self._next_order_id, self._next_fill_id)
-
-    def _view(self) -> VenueView:
-        return VenueView(self._working, self._account, self._last, self._next_order_id,
-                         self._next_fill_id)
-
-    def _commit(self, batch: Batch) -> None:
-        """Apply ``batch`` in memory, record it (one transaction with a store), then emit.
-
-        If recording fails, the venue reloads its last committed state from the store and
-        the error propagates: nothing of the batch is visible and none of its events left.
-        """
-        working_orders = self._working
-        by_symbol = self._working_by_symbol
-        for cid, working in batch.resting.items():
-            if cid not in working_orders:
-                by_symbol.setdefault(working.symbol, {})[cid] = None
-            working_orders[cid] = working  # a known key keeps its place: matching order holds
-        for cid in batch.closed:
-            gone = working_orders.pop(cid, None)
-            if gone is not None:
-                same_symbol = by_symbol[gone.symbol]
-                del same_symbol[cid]
-                if not same_symbol:
-                    del by_symbol[gone.symbol]
-        account = self._account
-        for fill in batch.fills:
-            account.apply_fill(fill.symbol, fill.side, fill.fill_amount, fill.fill_price,
-                               fill.commission)
-        self._next_order_id, self._next_fill_id = batch.next_order_id, batch.next_fill_id
-        try:
-            self._ledger.record(batch, self._view())
-        except BaseException:
-            self._roll_back()
-            raise
-        emit = self._emit
-        for event in batch.events:
-            emit(event)
-
-    def _roll_back(self) -> None:
-        store = self._store
-        if store is None:
-            return  # memory only: recording cannot fail short of a bug; nothing to reload
-        try:
-            self._install(store.load())
-        except StateError as exc:
-            self._broken = exc
-            _log.error("paper_store_unusable", directory=str(store.directory), error=str(exc))
-
-    def _install(self, loaded: Loaded | None) -> None:
-        if loaded is None:
-            raise StateError("paper venue store lost its contents while in use")
-        self._account = loaded.account
-        self._working = loaded.working
-        self._working_by_symbol = {}
-        for cid, working in self._working.items():
-            self._working_by_symbol.setdefault(working.symbol, {})[cid] = None
-        self._next_order_id = loaded.header.next_order_id
-        self._next_fill_id = loaded.header.next_fill_id
-
-    def _emit(self, event: Event) -> None:
-        sink = self._sink
-        if sink is None:
-            raise EngineStateError("paper broker used before connect()")
-        sink(event)
-
-    # ----------------------------------------------------------- queries
-    def _mark_account(self) -> None:
-        for symbol, event in list(self._last.items()):
-            self._account.mark(symbol, event.price)
-
-    def get_positions(self) -> Mapping[str, Decimal]:
-        with self._lock:
-            self._check_usable()
-            snapshot = self._account.snapshot()
-        return {s: p.quantity for s, p in snapshot.positions.items()}
-
-    def get_open_orders(self) -> list[BrokerOrder]:
-        with self._lock:
-            self._check_usable()
-            return [
-                BrokerOrder(w.client_order_id, w.sim.order_id, w.request, w.sim.filled)
-                for w in self._working.values()
-            ]
-
-    def get_order(self, client_order_id: str) -> PaperOrder | None:
-        """The order with this client id, working or closed, or ``None`` if the venue does
-        not know it (never accepted, or a closed order a venue without a store forgot).
-        With a store this reads the disk for closed orders. Blocks."""
-        with self._lock:
-            self._check_usable()
-            working = self._working.get(client_order_id)
-            if working is not None:
-                return working.view(PaperOrderStatus.WORKING)
-            try:
-                return self._ledger.closed_order(client_order_id)
-            except StateError as exc:
-                raise PermanentBrokerError(f"paper venue cannot read order "
-                                           f"{client_order_id}: {exc.message}") from exc
-
-    def get_fills(self, since: datetime) -> list[OrderFill]:
-        """Fills emitted at or after ``since`` that the venue still keeps, oldest first.
-
-        The newest ``fill_history`` fills are kept. Cost is proportional to the fills
-        returned; with a store they are read from disk under the venue's lock, so keep
-        ``since`` recent while trading. Blocks.
-        """
-        if since.tzinfo is None:
-            raise ValueError("since must be timezone-aware")
-        with self._lock:
-            self._check_usable()
-            try:
-                return self._ledger.fills_since(since)
-            except StateError as exc:
-                raise PermanentBrokerError(f"paper venue cannot list its fills: "
-                                           f"{exc.message}") from exc
-
-    def get_account_info(self) -> AccountInfo:
-        with self._lock:
-            self._check_usable()
-            self._mark_account()
-            snapshot = self._account.snapshot()
-        return AccountInfo(
-            currency=self.config.currency,
-            cash=snapshot.cash,
-            equity=snapshot.equity,
-            buying_power=snapshot.cash,
-        )
 
     def subscribe_market_data(self, symbols: Iterable[str]) -> None:
         """The paper venue has no market data of its own: it watches the engine's feeds."""
