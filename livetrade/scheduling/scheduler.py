@@ -48,6 +48,7 @@ and the publish loses that trigger, where the opposite order (at-least-once) cou
 again after a restart. For trading triggers (place the opening order, flatten before the
 close) a duplicate is worse than a miss, and the miss is visible (logs, ``stats()``).
 Delivery inside the process is also at-most-once: the dispatcher's queue is in memory.
+The policy itself (cursor, due and skipped instances) is :mod:`.due`, clock-free.
 
 First start: a job with no fired history starts at the later of the clock's time when it is
 added and the clock's time at the scheduler's first ``run_pending()``. Instances before
@@ -62,12 +63,9 @@ instead (restart, or cancel and re-add), and the missed-trigger policy applies t
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -81,6 +79,7 @@ from livetrade.scheduling.calendars import (
     canonical_calendar_name,
     default_calendars,
 )
+from livetrade.scheduling.due import due_instances, next_at
 from livetrade.scheduling.heartbeat import ScheduleHeartbeat
 from livetrade.scheduling.jobs import (
     DuplicateJobError,
@@ -91,19 +90,16 @@ from livetrade.scheduling.jobs import (
     MissedPolicy,
     TriggerType,
 )
-from livetrade.scheduling.rules import (
-    DailyAtRule,
-    Instance,
-    IntervalRule,
-    Rule,
-    SessionEdgeRule,
-    format_offset,
+from livetrade.scheduling.rules import Instance, Rule
+from livetrade.scheduling.specs import (
+    check_job_options,
+    daily_at_spec,
+    interval_spec,
+    session_edge_spec,
 )
 from livetrade.scheduling.store import FiredStore, InMemoryFiredStore
 
 _log = structlog.get_logger("livetrade.scheduler")
-_US = timedelta(microseconds=1)
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
 class TradingScheduler:
@@ -155,16 +151,18 @@ class TradingScheduler:
                     calendar: str | None = None, missed: MissedPolicy = "fire_once_late",
                     grace_s: float = 60.0) -> str:
         """Fire ``offset`` after every session open (negative: before it). Returns the name."""
-        return self._session_edge("market_open", "open", offset=offset, name=name,
-                                  calendar=calendar, missed=missed, grace_s=grace_s)
+        default, rule = session_edge_spec("market_open", "open", offset=offset,
+                                          calendar=calendar, lookup=self._calendar)
+        return self._add(name, default, "market_open", rule, missed=missed, grace_s=grace_s)
 
     def market_close(self, offset: timedelta = timedelta(0), *, name: str | None = None,
                      calendar: str | None = None, missed: MissedPolicy = "fire_once_late",
                      grace_s: float = 60.0) -> str:
         """Fire ``offset`` after every session close (negative: before it), early closes
         included: ``offset=-5min`` on 2024-11-29 NYSE fires 12:55 New York. Returns the name."""
-        return self._session_edge("market_close", "close", offset=offset, name=name,
-                                  calendar=calendar, missed=missed, grace_s=grace_s)
+        default, rule = session_edge_spec("market_close", "close", offset=offset,
+                                          calendar=calendar, lookup=self._calendar)
+        return self._add(name, default, "market_close", rule, missed=missed, grace_s=grace_s)
 
     def every(self, interval: timedelta, *, during: During = "session",
               calendar: str | None = None, name: str | None = None,
@@ -173,17 +171,8 @@ class TradingScheduler:
         after it while the market is open (not at the close). ``"always"``: at UTC-epoch
         multiples of the interval (every hour on the hour), whatever the market; a
         ``calendar`` then only labels instances that fall in a session. Returns the name."""
-        if not isinstance(interval, timedelta) or interval <= timedelta(0):
-            raise ConfigError(f"every(): interval must be a positive timedelta, got {interval!r}")
-        if during not in ("session", "always"):
-            raise ConfigError(f"every(): during must be 'session' or 'always', got {during!r}")
-        cal = None
-        if during == "session" or calendar is not None:
-            cal = self._calendar(calendar)
-        rule = IntervalRule(interval, during, cal)
-        default = f"every:{format_offset(interval, signed=False)}"
-        if cal is not None:
-            default += f":{cal.name}" if during == "session" else f":always:{cal.name}"
+        default, rule = interval_spec(interval, during=during, calendar=calendar,
+                                      lookup=self._calendar)
         return self._add(name, default, "every", rule, missed=missed, grace_s=grace_s)
 
     def at(self, time_of_day: str, tz: str = "UTC", *, name: str | None = None,
@@ -192,19 +181,8 @@ class TradingScheduler:
         """Fire at ``"HH:MM"`` (or ``"HH:MM:SS"``) wall time in ``tz`` every day, or only on
         the trading days of ``calendar`` (default: the scheduler's) if
         ``trading_days_only``. Returns the name."""
-        match = _HHMM.match(time_of_day.strip())
-        if match is None or int(match[1]) > 23 or int(match[2]) > 59 or int(match[3] or 0) > 59:
-            raise ConfigError(f"at(): expected 'HH:MM' (24h), got {time_of_day!r}")
-        wall = time(int(match[1]), int(match[2]), int(match[3] or 0))
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError(f"at(): unknown time zone {tz!r}") from exc
-        cal = self._calendar(calendar) if (calendar is not None or trading_days_only) else None
-        rule = DailyAtRule(wall, zone, cal, trading_days_only)
-        default = f"at:{time_of_day.strip()}:{tz}"
-        if cal is not None:
-            default += f":{cal.name}" + (":trading_days" if trading_days_only else "")
+        default, rule = daily_at_spec(time_of_day, tz, trading_days_only=trading_days_only,
+                                      calendar=calendar, lookup=self._calendar)
         return self._add(name, default, "at", rule, missed=missed, grace_s=grace_s)
 
     def cancel(self, name: str) -> bool:
@@ -217,7 +195,8 @@ class TradingScheduler:
         """Every job, in the order added, with its next instance not yet handled."""
         with self._lock:
             now = as_utc(self._clock.now())
-            return [job.info(self._next_at(job, now)) for job in self._jobs.values()]
+            first_now = self._first_now
+            return [job.info(next_at(job, now, first_now)) for job in self._jobs.values()]
 
     def next_due(self) -> datetime | None:
         """The earliest instance not yet handled over all jobs (``None``: none known).
@@ -227,8 +206,9 @@ class TradingScheduler:
         """
         with self._lock:
             now = as_utc(self._clock.now())
+            first_now = self._first_now
             upcoming = [t for job in self._jobs.values()
-                        if (t := self._next_at(job, now)) is not None]
+                        if (t := next_at(job, now, first_now)) is not None]
         return min(upcoming, default=None)
 
     def stats(self) -> dict[str, JobStats]:
@@ -267,24 +247,9 @@ class TradingScheduler:
     def _calendar(self, name: str | None) -> TradingCalendar:
         return self._calendars.get(name or self.default_calendar)
 
-    def _session_edge(self, trigger_type: TriggerType, edge: Literal["open", "close"], *,
-                      offset: timedelta, name: str | None, calendar: str | None,
-                      missed: MissedPolicy, grace_s: float) -> str:
-        if not isinstance(offset, timedelta):
-            raise ConfigError(f"{trigger_type}(): offset must be a timedelta, got {offset!r}")
-        cal = self._calendar(calendar)
-        default = f"{trigger_type}:{cal.name}" + (format_offset(offset) if offset else "")
-        return self._add(name, default, trigger_type, SessionEdgeRule(cal, edge, offset),
-                         missed=missed, grace_s=grace_s)
-
     def _add(self, name: str | None, default: str, trigger_type: TriggerType, rule: Rule, *,
              missed: MissedPolicy, grace_s: float) -> str:
-        if missed not in ("skip", "fire_once_late"):
-            raise ConfigError(f"missed must be 'skip' or 'fire_once_late', got {missed!r}")
-        if not (grace_s >= 0 and math.isfinite(grace_s)):
-            raise ConfigError(f"grace_s must be >= 0, got {grace_s}")
-        if name is not None and not name.strip():
-            raise ConfigError("a job name must not be empty")
+        check_job_options(name, missed, grace_s)
         with self._lock:
             if name is None:
                 name, n = default, 1
@@ -318,11 +283,13 @@ class TradingScheduler:
             plan: list[tuple[datetime, int, Job, Instance]] = []
             failures: list[tuple[Job, Exception]] = []
             with self._lock:
-                if self._first_now is None:
-                    self._first_now = now
+                first_now = self._first_now
+                if first_now is None:
+                    first_now = self._first_now = now
                 for job in self._jobs.values():
                     try:
-                        plan.extend((i.time, job.seq, job, i) for i in self._due(job, now))
+                        plan.extend((i.time, job.seq, job, i)
+                                    for i in due_instances(job, now, first_now))
                     except Exception as exc:  # noqa: BLE001 - one job must not stop the rest
                         failures.append((job, exc))
                     else:
@@ -333,63 +300,6 @@ class TradingScheduler:
                     self._report(error, now, job.name)
             plan.sort(key=lambda item: (item[0], item[1]))
             return sum(self._fire(job, instance, now) for _, _, job, instance in plan)
-
-    def _cursor(self, job: Job, now: datetime) -> datetime:
-        """Where ``job`` resumes: its cursor, else its last fired instance in the store,
-        else just before its start (see "First start" in the module docstring)."""
-        if job.cursor is not None:
-            return job.cursor
-        if job.stored is not None:
-            return job.stored
-        return max(job.added_at, self._first_now or now) - _US
-
-    def _next_at(self, job: Job, now: datetime) -> datetime | None:
-        """The first instance after ``job``'s cursor (cached once the cursor is set: it
-        only moves forward, and only ``_due`` moves it, resetting the cache)."""
-        if job.next_at is not None:
-            return job.next_at
-        upcoming = job.rule.first_after(self._cursor(job, now))
-        found = None if upcoming is None else upcoming.time
-        if job.cursor is not None:
-            job.next_at = found
-        return found
-
-    def _due(self, job: Job, now: datetime) -> list[Instance]:
-        """The instances of ``job`` to fire at ``now``; advances its cursor past the rest."""
-        cursor = job.cursor = self._cursor(job, now)
-        upcoming = self._next_at(job, now)
-        if upcoming is None or now < upcoming:
-            return []  # the common case: one comparison per job and poll
-        rule = job.rule
-        latest = rule.last_at_or_before(now)
-        if latest is None or latest.time <= cursor:
-            job.next_at = None  # cannot happen with a consistent cache; recompute anyway
-            return []
-        oldest_in_grace = now - job.grace
-        fire: list[Instance] = []
-        if job.missed == "fire_once_late":
-            if latest.time >= oldest_in_grace:
-                fire.append(latest)
-            skipped = rule.count_between(cursor, latest.time) + (0 if fire else 1)
-            last_skipped = None if skipped == 0 else (
-                latest.time if not fire else _last_before(rule, latest.time))
-        else:
-            instance = rule.first_after(max(cursor, oldest_in_grace - _US))
-            while instance is not None and instance.time <= now:
-                fire.append(instance)
-                instance = rule.first_after(instance.time)
-            skipped = rule.count_between(cursor, max(cursor, oldest_in_grace))
-            last_skipped = _last_before(rule, oldest_in_grace) if skipped else None
-        job.cursor = latest.time
-        job.next_at = None
-        if skipped:
-            job.skipped += skipped
-            job.last_skipped = last_skipped
-            _log.warning("schedule_instances_skipped", job=job.name, count=skipped,
-                         latest_skipped=None if last_skipped is None else
-                         last_skipped.isoformat(), now=now.isoformat(), policy=job.missed,
-                         grace_s=job.grace.total_seconds())
-        return fire
 
     def _fire(self, job: Job, instance: Instance, now: datetime) -> bool:
         session = instance.session
@@ -464,7 +374,3 @@ class TradingScheduler:
         except Exception as exc:  # noqa: BLE001 - the thread must survive a bad clock/sink
             self._report(exc, datetime.now(UTC), "*")  # the injected clock may be what failed
 
-
-def _last_before(rule: Rule, when: datetime) -> datetime | None:
-    found = rule.last_at_or_before(when - _US)
-    return None if found is None else found.time
