@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -40,15 +39,18 @@ from livetrade.brokers.paper_records import (
     MetaRecord,
     OrderRecord,
 )
+from livetrade.brokers.paper_store_dir import (
+    MARKER,
+    open_directory,
+    release_lock,
+    store_error,
+    write_marker,
+)
 from livetrade.errors import StateError
 from livetrade.events import MarketData, OrderFill
 from livetrade.portfolio import Portfolio
 
 _log = structlog.get_logger("livetrade.brokers.paper")
-
-MARKER = "paper-venue.json"
-LOCK = "paper-venue.lock"
-CACHE = "cache"
 
 
 @dataclass(frozen=True)
@@ -77,41 +79,6 @@ def _summarise(error: ValidationError) -> str:
                      for e in error.errors(include_input=False, include_url=False)[:5])
 
 
-@cache
-def _no_pickle_disk() -> type[Any]:
-    """A diskcache ``Disk`` that stores only ``str``/``int`` and refuses to unpickle.
-
-    diskcache unpickles any value stored in pickle mode when it is read; a store directory
-    is untrusted input (edited, foreign), so a pickled key or value is refused instead.
-    Built on first use so importing this module does not import diskcache.
-    """
-    import diskcache
-    from diskcache.core import MODE_PICKLE
-
-    class NoPickleDisk(diskcache.Disk):  # type: ignore[misc]
-        def put(self, key: Any) -> Any:
-            if type(key) is not str:
-                raise TypeError("paper venue store keys are str")
-            return super().put(key)
-
-        def get(self, key: Any, raw: bool) -> Any:
-            if not raw:
-                raise StateError("paper venue store holds a pickled key; refusing to load it")
-            return super().get(key, raw)
-
-        def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
-            if read or type(value) not in (str, int):
-                raise TypeError("paper venue store values are JSON text")
-            return super().store(value, read, key=key)
-
-        def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
-            if mode == MODE_PICKLE:
-                raise StateError("paper venue store holds a pickled value; refusing to load it")
-            return super().fetch(mode, filename, value, read)
-
-    return NoPickleDisk
-
-
 class VenueStore:
     """The paper venue's own diskcache directory: its ledger when it has a store.
 
@@ -128,10 +95,9 @@ class VenueStore:
         fill:<n:012d>   FillRecord     fill PF<n>; the newest ``fill_history`` are kept
         price:<symbol>  MarketData     the last price stored for the symbol
 
-    ``store_dir`` holds three entries: ``cache/`` (the diskcache directory, nothing else in
-    it), ``paper-venue.json`` (the meta, written once: an emptied or truncated database is
-    then told apart from a new store) and ``paper-venue.lock`` (an exclusive ``flock`` held
-    while open: two venues on one store would diverge).
+    ``store_dir``'s layout (``cache/``, ``paper-venue.json``, ``paper-venue.lock``), its
+    exclusive lock and the cache's refusal of pickle are in
+    :mod:`~livetrade.brokers.paper_store_dir`.
     Durability is against a process crash (SQLite WAL, ``synchronous=NORMAL``). Blocks on
     disk I/O; the venue calls it under its lock.
     """
@@ -150,69 +116,11 @@ class VenueStore:
 
         self._errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError,
                                                          diskcache.Timeout)
-        self._check_directory()
-        self._lock_file = self._acquire_lock()
-        self._cache: Any = None
-        try:
-            self._cache = self._open_cache()
-        except BaseException:
-            self._release_lock()
-            raise
+        self._lock_file, self._cache = open_directory(directory)
 
-    # ------------------------------------------------------------------ opening
+    # ------------------------------------------------------------------ reading
     def _error(self, message: str, **context: Any) -> StateError:
-        return StateError(message, directory=str(self.directory), **context)
-
-    def _check_directory(self) -> None:
-        d = self.directory
-        if not d.exists():
-            try:
-                d.mkdir(parents=True)
-            except OSError as exc:
-                raise self._error(f"paper venue store cannot be created: {exc}") from exc
-            return
-        if not d.is_dir():
-            raise self._error("paper venue store_dir is not a directory")
-        names = {p.name for p in d.iterdir()}
-        if names and not names & {CACHE, MARKER}:
-            raise self._error("store_dir holds other files and no paper venue store (is it "
-                              "the engine's state directory?)",
-                              hint="give the paper broker its own, empty store_dir")
-
-    def _acquire_lock(self) -> IO[str]:
-        import fcntl
-
-        try:
-            handle = (self.directory / LOCK).open("a+", encoding="utf-8")
-        except OSError as exc:
-            raise self._error(f"paper venue store cannot be locked: {exc}") from exc
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            raise self._error("paper venue store is in use by another PaperBroker",
-                              hint="close() the other one, or stop the process using it"
-                              ) from exc
-        return handle
-
-    def _release_lock(self) -> None:
-        import fcntl
-
-        try:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-        finally:
-            self._lock_file.close()
-
-    def _open_cache(self) -> Any:
-        import diskcache
-
-        try:
-            return diskcache.Cache(str(self.directory / CACHE), disk=_no_pickle_disk(),
-                                   eviction_policy="none", size_limit=2**62,
-                                   disk_min_file_size=2**30)
-        except (sqlite3.Error, OSError) as exc:
-            raise self._error(f"paper venue store cannot be opened: {exc}",
-                              hint="move the directory aside to start a fresh venue") from exc
+        return store_error(self.directory, message, **context)
 
     def _raw(self, key: str) -> Any:
         try:
@@ -267,14 +175,8 @@ class VenueStore:
             raise self._error(f"paper venue store is a {record.currency} account, the config "
                               f"says {self._currency}")
         if not (self.directory / MARKER).exists():
-            self._write_marker(raw)  # a crash right after creation: finish it
+            write_marker(self.directory, raw)  # a crash right after creation: finish it
         return True
-
-    def _write_marker(self, meta_text: str) -> None:
-        try:
-            (self.directory / MARKER).write_text(meta_text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise self._error(f"paper venue store marker cannot be written: {exc}") from exc
 
     # ------------------------------------------------------------------ whole state
     def create(self, venue: VenueView) -> None:
@@ -283,7 +185,7 @@ class VenueStore:
                            created_at=datetime.now(UTC)).model_dump_json()
         self._transact({"meta": meta, **self._header_and_account(venue, [], 1, None,
                                                                  with_account=True)}, [])
-        self._write_marker(meta)
+        write_marker(self.directory, meta)
 
     def load(self) -> Loaded | None:
         """The whole state, validated (``None`` for a new store). Nothing is installed
@@ -472,4 +374,4 @@ class VenueStore:
                 self._cache.close()
                 self._cache = None
             if not self._lock_file.closed:
-                self._release_lock()
+                release_lock(self._lock_file)
