@@ -26,8 +26,9 @@ def _directory(args: argparse.Namespace) -> Path:
 
 def state_command(args: argparse.Namespace) -> int:
     from livetrade.cli.output import print_error
+    from livetrade.state.directory import move_aside
     from livetrade.state.lock import lock_directory
-    from livetrade.state.store import StateStore, move_aside
+    from livetrade.state.store import StateStore
 
     try:
         directory = _directory(args)

@@ -13,6 +13,7 @@ nothing is ever dropped to save space. Values are JSON text validated by
 Keys::
 
     meta                      {"schema_version", "account_id", "strategy_id", "created_at"}
+                              (:mod:`livetrade.state.directory` writes and checks it)
     checkpoint:index          JSON list of kept checkpoint numbers, oldest first
     checkpoint:<n, 10 digits> a Checkpoint
     checkpoint:covers         JSON {checkpoint number: last journal entry it covers}
@@ -30,7 +31,6 @@ appends, from the dispatcher thread (one small SQLite transaction per order even
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -42,8 +42,9 @@ from pydantic import ValidationError
 
 from livetrade.errors import StateError
 from livetrade.state import schema1
+from livetrade.state.directory import check_meta, open_cache, read_meta_text
 from livetrade.state.journal import JournalTable
-from livetrade.state.pieces import PiecesDisk, TextPieces
+from livetrade.state.pieces import TextPieces
 from livetrade.state.records import (
     SCHEMA_VERSION,
     Checkpoint,
@@ -79,10 +80,11 @@ class StateStore:
         self.strategy_id = strategy_id
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.Lock()
-        self._cache = self._open()
+        self._cache = open_cache(self.directory)
         journal: JournalTable | schema1.KeyedJournal | None = None
         try:
-            version = self._check_meta()
+            version = check_meta(self._cache, self._get, self.directory,
+                                 account_id=account_id, strategy_id=strategy_id)
             if version >= JOURNAL_IN_TABLE:
                 journal = self._open_journal()
             elif upgrade:
@@ -101,59 +103,12 @@ class StateStore:
             raise
 
     # ------------------------------------------------------------------ opening
-    def _open(self) -> Any:
-        import diskcache
-
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            return diskcache.Cache(str(self.directory), eviction_policy="none",
-                                   size_limit=2**62, disk=PiecesDisk)
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise StateError(
-                f"state store at {self.directory} cannot be opened: {exc}",
-                directory=str(self.directory),
-                hint="run 'livetrade state verify'; if it is corrupt, "
-                     "'livetrade state reset --yes' moves it aside",
-            ) from exc
-
     def _get(self, key: str) -> Any:
         try:
             return self._cache.get(key)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise StateError(f"state store read failed for {key}: {exc}",
                              directory=str(self.directory)) from exc
-
-    def _check_meta(self) -> int:
-        """Check the store's metadata (or write it, for a new store); its schema version."""
-        raw = self._get("meta")
-        if raw is None:
-            meta = {"schema_version": SCHEMA_VERSION, "account_id": self.account_id,
-                    "strategy_id": self.strategy_id,
-                    "created_at": datetime.now(UTC).isoformat()}
-            try:
-                self._cache.set("meta", json.dumps(meta))
-            except (sqlite3.Error, OSError) as exc:
-                raise StateError(f"state store metadata cannot be written: {exc}",
-                                 directory=str(self.directory)) from exc
-            return SCHEMA_VERSION
-        try:
-            meta = json.loads(raw)
-            version = int(meta["schema_version"])
-            account, strategy = str(meta["account_id"]), str(meta["strategy_id"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateError("state store metadata is unreadable",
-                             directory=str(self.directory)) from exc
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"state store was written by a newer livetrade (schema {version} > "
-                f"{SCHEMA_VERSION})", directory=str(self.directory),
-                hint="upgrade livetrade, or move the store aside with 'livetrade state reset'")
-        if account != self.account_id or strategy != self.strategy_id:
-            raise StateError(
-                f"state store belongs to account {account!r} / strategy {strategy!r}, not "
-                f"{self.account_id!r} / {self.strategy_id!r}", directory=str(self.directory),
-                hint="point state.directory at this engine's own store")
-        return version
 
     def _open_journal(self) -> JournalTable:
         from diskcache.core import DBNAME
@@ -173,18 +128,7 @@ class StateStore:
         written): looking must not change what an older livetrade can still open.
         """
         path = Path(directory)
-        if not (path / "cache.db").exists():
-            raise StateError(f"no state store at {path}", directory=str(path),
-                             hint="pass the [state] directory of the engine's config")
-        import diskcache
-
-        try:
-            with diskcache.Cache(str(path), eviction_policy="none") as cache:
-                raw = cache.get("meta")
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise StateError(f"state store at {path} cannot be opened: {exc}",
-                             directory=str(path),
-                             hint="'livetrade state reset --yes' moves it aside") from exc
+        raw = read_meta_text(path)
         try:
             meta = json.loads(raw)
             return cls(path, account_id=str(meta["account_id"]),
@@ -424,14 +368,3 @@ class StateStore:
         except StateError as exc:
             problems.append(f"journal: {exc.message}")
         return problems
-
-
-def move_aside(directory: str | Path) -> Path:
-    """Rename a store directory to ``<name>.reset-<UTC time>`` (never delete). Returns it."""
-    source = Path(directory)
-    if not source.exists():
-        raise StateError(f"no state store at {source}", directory=str(source))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = source.with_name(f"{source.name}.reset-{stamp}")
-    shutil.move(str(source), str(target))
-    return target
