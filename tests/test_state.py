@@ -509,3 +509,33 @@ def test_state_show_on_a_store_with_only_a_journal(tmp_path: Path) -> None:
                             str(tmp_path)], capture_output=True, text=True, timeout=60,
                            check=False)
     assert shown.returncode == 0 and "no checkpoint yet" in shown.stdout and "s-1" in shown.stdout
+
+
+def test_a_report_that_cannot_be_written_is_a_state_error_and_leaves_the_kept_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = StateStore(tmp_path, account_id="acct", strategy_id="trader")
+    assert store.save_report({"differences": 0}) == 1
+    real_set = store._cache.set
+
+    def failing_set(key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key == "report:index":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_set(key, value, *args, **kwargs)
+
+    monkeypatch.setattr(store._cache, "set", failing_set)
+    with pytest.raises(StateError, match="reconciliation report write failed") as caught:
+        store.save_report({"differences": 1})
+    assert caught.value.context["directory"] == str(tmp_path)
+    monkeypatch.undo()
+    assert store.reports() == [{"differences": 0}]  # the transaction rolled back whole
+    store.close()
+
+
+def test_a_kept_report_that_is_not_json_is_a_state_error_naming_its_key(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, account_id="acct", strategy_id="trader")
+    store.save_report({"differences": 0})
+    store._cache.set("report:1", "{not json")
+    with pytest.raises(StateError, match="report:1 is not valid JSON"):
+        store.reports()
+    assert store.meta()["account_id"] == "acct"
+    store.close()

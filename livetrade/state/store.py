@@ -137,7 +137,13 @@ class StateStore:
             raise StateError("state store metadata is unreadable", directory=str(path)) from exc
 
     def meta(self) -> dict[str, Any]:
-        return dict(json.loads(self._get("meta")))
+        """Whose store this is (schema, account, strategy). Raises StateError."""
+        meta = self._json("meta")
+        if not isinstance(meta, dict):
+            raise StateError("state store metadata is missing or not an object",
+                             directory=str(self.directory),
+                             hint="run 'livetrade state verify'")
+        return meta
 
     def close(self) -> None:
         self._journal.close()
@@ -330,19 +336,38 @@ class StateStore:
 
     # ------------------------------------------------------------------ reports
     def save_report(self, report: dict[str, Any]) -> int:
-        with self._lock, self._cache.transact():
-            numbers = json.loads(self._cache.get("report:index", "[]"))
-            number = (numbers[-1] + 1) if numbers else 1
-            numbers.append(number)
-            while len(numbers) > 100:
-                self._cache.delete(f"report:{numbers.pop(0)}")
-            self._cache.set(f"report:{number}", json.dumps(to_json_ready(report)))
-            self._cache.set("report:index", json.dumps(numbers))
-            return number
+        """Keep a reconciliation report (the newest 100); its number. Raises StateError."""
+        try:
+            with self._lock, self._cache.transact():
+                numbers = json.loads(self._cache.get("report:index", "[]"))
+                number = (numbers[-1] + 1) if numbers else 1
+                numbers.append(number)
+                while len(numbers) > 100:
+                    self._cache.delete(f"report:{numbers.pop(0)}")
+                self._cache.set(f"report:{number}", json.dumps(to_json_ready(report)))
+                self._cache.set("report:index", json.dumps(numbers))
+                return number
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            raise StateError(f"reconciliation report write failed: {exc}",
+                             directory=str(self.directory),
+                             hint="run 'livetrade state verify'") from exc
 
     def reports(self) -> list[dict[str, Any]]:
-        numbers = json.loads(self._get("report:index") or "[]")
-        return [json.loads(self._get(f"report:{n}")) for n in numbers]
+        """The kept reconciliation reports, oldest first. Raises StateError."""
+        numbers = self._json("report:index") or []
+        return [self._json(f"report:{n}") for n in numbers]
+
+    def _json(self, key: str) -> Any:
+        """The JSON value under ``key`` (None if absent); StateError if it does not parse."""
+        raw = self._get(key)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise StateError(f"state store value {key} is not valid JSON: {exc}",
+                             directory=str(self.directory),
+                             hint="run 'livetrade state verify'") from exc
 
     # ------------------------------------------------------------------ maintenance
     def verify(self) -> list[str]:
