@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 import ccxt
@@ -40,8 +41,9 @@ from livetrade.events import (
 _log = structlog.get_logger("livetrade.brokers.ccxt")
 _GIVE_UP_LOOKUPS = 10  # lookups (~6 min at 1 s polls); reconciliation settles the order
 _CATCH_UP_FALLBACK_MS = 3_600_000  # an order answer without a creation time: look back 1 h
-FINAL = {"canceled": "canceled", "cancelled": "canceled", "expired": "expired",
-         "rejected": "rejected"}
+FINAL: Mapping[str, str] = MappingProxyType({
+    "canceled": "canceled", "cancelled": "canceled", "expired": "expired", "rejected": "rejected"})
+"""A venue's final order status -> ours (read-only: the adapter shares it)."""
 ANSWERED_FINAL = frozenset({"closed", *FINAL})
 _LOOKUP_BACKOFF_CAP = 64  # polls between two asks about one order (lookup, catch-up), at most
 
