@@ -39,15 +39,13 @@ class ReplayFeedSection(_Section):
     on_bad_row: Literal["skip", "fail"] = "skip"
 
 
-class BinanceStreamFeedSection(_Section):
-    """``[[feeds]]`` with ``type = "binance_stream"``: Binance-shaped websocket streams
-    (the real exchange or ``livetrade sim-exchange``), resynced over REST after a gap."""
+class _StreamSection(_Section):
+    """What every websocket feed section shares: endpoints, symbols and the connection's
+    timing (staleness, pings, reconnect backoff, REST resync, the frame size limit)."""
 
-    type: Literal["binance_stream"]
     ws_url: str
     rest_url: str | None = None
     symbols: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
-    streams: list[str] = Field(default_factory=lambda: ["trade"])
     stale_after_s: float = Field(10.0, gt=0)
     ping_interval_s: float = Field(20.0, gt=0)
     ping_timeout_s: float = Field(10.0, gt=0)
@@ -56,6 +54,14 @@ class BinanceStreamFeedSection(_Section):
     connect_timeout_s: float = Field(10.0, gt=0)
     resync_timeout_s: float = Field(5.0, gt=0)
     max_message_bytes: int = Field(1_000_000, gt=0)
+
+
+class BinanceStreamFeedSection(_StreamSection):
+    """``[[feeds]]`` with ``type = "binance_stream"``: Binance-shaped websocket streams
+    (the real exchange or ``livetrade sim-exchange``), resynced over REST after a gap."""
+
+    type: Literal["binance_stream"]
+    streams: list[str] = Field(default_factory=lambda: ["trade"])
     klines_closed_only: bool = True
 
 
@@ -74,23 +80,7 @@ class CCXTPollingFeedSection(_Section):
     error_backoff_max_s: float = Field(30.0, gt=0)
 
 
-class _VenueStreamSection(_Section):
-    """Timing shared by the Bybit and Hyperliquid websocket feeds (as ``binance_stream``)."""
-
-    ws_url: str
-    rest_url: str | None = None
-    symbols: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
-    stale_after_s: float = Field(10.0, gt=0)
-    ping_interval_s: float = Field(20.0, gt=0)
-    ping_timeout_s: float = Field(10.0, gt=0)
-    reconnect_max_s: float = Field(30.0, gt=0)
-    reconnect_initial_s: float = Field(0.5, gt=0)
-    connect_timeout_s: float = Field(10.0, gt=0)
-    resync_timeout_s: float = Field(5.0, gt=0)
-    max_message_bytes: int = Field(1_000_000, gt=0)
-
-
-class BybitStreamFeedSection(_VenueStreamSection):
+class BybitStreamFeedSection(_StreamSection):
     """``[[feeds]]`` with ``type = "bybit_stream"``: Bybit v5 public topics (``publicTrade``,
     ``tickers``) for spot or linear symbols (one category per feed)."""
 
@@ -98,7 +88,7 @@ class BybitStreamFeedSection(_VenueStreamSection):
     kinds: list[str] = Field(default_factory=lambda: ["publicTrade"])
 
 
-class HyperliquidStreamFeedSection(_VenueStreamSection):
+class HyperliquidStreamFeedSection(_StreamSection):
     """``[[feeds]]`` with ``type = "hyperliquid_stream"``: Hyperliquid ``trades`` and/or
     ``allMids`` channels for USDC perpetuals ("BTC/USDC:USDC")."""
 
