@@ -45,6 +45,9 @@ _log = structlog.get_logger("livetrade.orders")
 
 @dataclass(frozen=True)
 class OrderStats:
+    """The order counters at one instant, copied under the lock, for status and metrics
+    (which must not hold the order manager's lock while they render)."""
+
     open: int
     submitted: int
     rejected: int

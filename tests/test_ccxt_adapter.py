@@ -188,7 +188,7 @@ def test_an_order_found_late_by_lookup_still_books_its_fill_once() -> None:
         adapter.exchange.options["timeDifference"] = -skew_ms[0]
         adapter.submit_order("next-1", order(kind=OrderType.LIMIT, price="29000"))
         sim.set_price(BTC, Decimal("28950"), volume=Decimal(5))
-        adapter._poll_trades(BTC)  # the poller's turn while late-1's lookup is in retries
+        adapter._follow.poll_trades(BTC)  # the poller's turn while late-1's lookup is in retries
         assert [f.client_order_id for f in fills(events)] == ["next-1"]
         found = adapter.get_order("late-1")  # the lookup resolving the ambiguous submit
         assert found is not None and found.filled_quantity == Decimal("0.01")

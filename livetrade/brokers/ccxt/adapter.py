@@ -238,11 +238,6 @@ class CCXTAdapter(BrokerAdapter):
         :meth:`OrderFollower.poll_once`. Blocks."""
         self._follow.poll_once()
 
-    def _poll_trades(self, symbol: str) -> None:
-        """The trades step of a poll round alone, for one symbol (tests force a race with
-        it)."""
-        self._follow.poll_trades(symbol)
-
     # ------------------------------------------------------------------ queries
     def learn_client_ids(self, client_order_ids: Iterable[str]) -> None:
         """Map the venue's form of each id (a hash on Hyperliquid) back to ours."""
