@@ -177,6 +177,72 @@ def test_reconnects_with_backoff_while_tws_is_away(library: str) -> None:
             assert h.events.wait_for(lambda e: e.count(OrderFill) == 1)
 
 
+class RecordingSleep:
+    """An injected reconnect sleep that records each wait instead of waiting, and parks the
+    reconnect loop on the waits numbered in ``hold_at`` until :meth:`release`."""
+
+    def __init__(self, *hold_at: int) -> None:
+        self.waits: list[float] = []
+        self._hold_at = set(hold_at)
+        self._gates: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = {}
+        self._changed = threading.Condition()
+
+    async def __call__(self, delay: float) -> None:
+        gate = asyncio.Event()
+        with self._changed:
+            self.waits.append(delay)
+            number = len(self.waits)
+            if number in self._hold_at:
+                self._gates[number] = (asyncio.get_running_loop(), gate)
+            self._changed.notify_all()
+        if number in self._hold_at:
+            await gate.wait()
+        else:
+            await asyncio.sleep(0)  # still yield to the loop, as a real sleep would
+
+    def wait_parked(self, number: int, timeout_s: float = 5.0) -> bool:
+        """Block until the loop is parked on wait ``number``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: number in self._gates, timeout_s)
+
+    def release(self, number: int) -> None:
+        loop, gate = self._gates[number]
+        loop.call_soon_threadsafe(gate.set)
+
+
+def test_reconnect_waits_double_up_to_the_cap_and_stop_on_success_or_close(
+        library: str) -> None:
+    sleep = RecordingSleep(5, 6)
+    with TWSPeer() as peer:
+        port = peer.port
+        adapter = IBAdapter.from_section(
+            ib_section(port, library, reconnect_initial_s=1.0, reconnect_max_s=5.0),
+            sleep=sleep)
+        events = EventLog()
+        adapter.connect(events)
+
+    def reconnected() -> int:
+        return sum(1 for e in events.of(SystemErrorEvent) if e.error_type == "IBReconnected")
+
+    try:  # the peer is closed: TWS is away and every attempt is refused
+        assert sleep.wait_parked(5)
+        assert sleep.waits == [1.0, 2.0, 4.0, 5.0, 5.0]  # doubled per failure, capped
+        with TWSPeer(port=port) as restarted:
+            sleep.release(5)
+            assert events.wait_for(lambda _: reconnected() == 1)
+            assert adapter.reconnects == 1
+            assert sleep.waits == [1.0, 2.0, 4.0, 5.0, 5.0]  # a success ends the loop
+            restarted.drop_clients()  # a second outage starts again from the initial wait
+            assert sleep.wait_parked(6)
+            assert sleep.waits[5:] == [1.0]
+            adapter.disconnect()  # closing ends the loop mid-wait, with TWS up
+            assert sleep.waits[5:] == [1.0]
+            assert restarted.connections == 1
+            assert reconnected() == 1
+    finally:
+        adapter.disconnect()
+
+
 def test_a_restarted_adapter_finds_yesterdays_orders_but_does_not_replay_their_fills(
         library: str) -> None:
     with ib_harness(library) as h:

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -62,18 +63,21 @@ class IBAdapter(BrokerAdapter):
 
     def __init__(self, settings: SessionSettings, specs: Mapping[str, ContractSpec],
                  exchange: str = "SMART", library: str = "ib_insync",
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.settings = settings
         self.library = library
         self._specs = dict(specs)
         self._exchange = exchange
         self._clock: Clock = clock or SystemClock()
+        self._sleep = sleep  # the session's reconnect wait; injected so tests can record it
         self._loop: IBLoop | None = None
         self._session: IBSession | None = None
 
     @classmethod
     def from_section(cls, section: IBBrokerSection, clock: Clock | None = None,
-                     commission_wait_s: float = 2.0) -> IBAdapter:
+                     commission_wait_s: float = 2.0, *,
+                     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> IBAdapter:
         settings = SessionSettings(
             host=section.host, port=section.port, client_id=section.client_id,
             account=section.account or "", currency=section.currency,
@@ -84,7 +88,7 @@ class IBAdapter(BrokerAdapter):
             market_data_type=section.market_data_type, commission_wait_s=commission_wait_s)
         specs = spec_table(section.symbols, section.contracts, section.exchange,
                            section.currency)
-        return cls(settings, specs, section.exchange, section.library, clock)
+        return cls(settings, specs, section.exchange, section.library, clock, sleep=sleep)
 
     # ------------------------------------------------------------------ life
     def connect(self, sink: EventSink) -> None:
@@ -98,7 +102,8 @@ class IBAdapter(BrokerAdapter):
         contracts = ContractBook(self._specs, self._exchange, self.settings.currency)
 
         async def make() -> IBSession:
-            return IBSession(lib, self.settings, contracts, sink, self._clock)
+            return IBSession(lib, self.settings, contracts, sink, self._clock,
+                             sleep=self._sleep)
 
         session = self._session = loop.call(make, self.settings.connect_timeout_s)
         try:

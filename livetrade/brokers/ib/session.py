@@ -10,7 +10,7 @@ sink (thread-safe); the adapter's blocking methods reach the session only throug
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -59,16 +59,22 @@ class SessionSettings:
 
 
 class IBSession:
-    """See the module docstring. Every method runs on the loop thread."""
+    """See the module docstring. Every method runs on the loop thread.
+
+    ``sleep`` is the wait between reconnect attempts; it is injected so a test can record
+    the backoff schedule instead of sitting through it.
+    """
 
     def __init__(self, lib: Any, settings: SessionSettings, contracts: ContractBook,
-                 sink: EventSink, clock: Clock) -> None:
+                 sink: EventSink, clock: Clock, *,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.lib = lib
         self.settings = settings
         self.contracts = contracts
         self.ib: Any = lib.IB()
         self._sink = sink
         self._clock = clock
+        self._sleep = sleep
         self._fills = FillRouter(sink, clock, settings.commission_wait_s, self._symbol_of)
         self._orders = IBOrders(self.ib, lib, sink, clock, fills=self._fills,
                                 symbol_of=self._symbol_of, alarm=self._emit_system)
@@ -140,7 +146,7 @@ class IBSession:
     async def _reconnect_loop(self) -> None:
         delay = self.settings.reconnect_initial_s
         while not self._closing:
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
             try:
                 # A fresh IB object per attempt would drop our handlers; reuse it.
                 await self.connect()
