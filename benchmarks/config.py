@@ -56,6 +56,8 @@ class Sizes:
     memory_order_every: int
     # hotpath
     hotpath_events: int
+    # 13. instructions: events per counted phase (under callgrind, ~50x slower than native)
+    instructions_events: int
     # every wait for a consumer to catch up is bounded by this
     drain_timeout_s: float = 60.0
     # 6. checkpoints, the same in every mode
@@ -86,6 +88,7 @@ SIZES: dict[Mode, Sizes] = {
         memory_max_events=10_000_000, memory_duration_s=300.0, memory_warmup_events=100_000,
         memory_order_every=1_000,
         hotpath_events=50_000,
+        instructions_events=20_000,
     ),
     "quick": Sizes(
         mode="quick",
@@ -103,6 +106,7 @@ SIZES: dict[Mode, Sizes] = {
         memory_max_events=200_000, memory_duration_s=30.0, memory_warmup_events=20_000,
         memory_order_every=1_000,
         hotpath_events=10_000,
+        instructions_events=2_000,
         drain_timeout_s=30.0,
     ),
     "smoke": Sizes(
@@ -121,6 +125,7 @@ SIZES: dict[Mode, Sizes] = {
         memory_max_events=5_000, memory_duration_s=5.0, memory_warmup_events=1_000,
         memory_order_every=500,
         hotpath_events=500,
+        instructions_events=200,
         drain_timeout_s=10.0,
     ),
 }

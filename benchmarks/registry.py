@@ -17,6 +17,7 @@ from benchmarks.suites import (
     floor,
     hotpath,
     ib_round_trip,
+    instructions,
     latency,
     memory,
     order_round_trip,
@@ -52,6 +53,7 @@ SUITES: tuple[Suite, ...] = (
     Suite(10, "ib_round_trip", ib_round_trip.TITLE, ib_round_trip.run),
     Suite(11, "stream_latency", stream_latency.TITLE, stream_latency.run),
     Suite(12, "venue_round_trip", venue_round_trip.TITLE, venue_round_trip.run),
+    Suite(13, "instructions", instructions.TITLE, instructions.run),
 )
 
 BY_NAME: dict[str, Suite] = {s.name: s for s in SUITES}

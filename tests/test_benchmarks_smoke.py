@@ -34,6 +34,7 @@ KEY_FIGURES = {
     "replay": ["daily_bars", "ticks"],
     "memory": ["rss_warmup_mb", "rss_end_mb", "growth_mb"],
     "hotpath": ["us_per_event"],
+    "instructions": ["callgrind", "events_per_phase", "orders", "instructions_per_event"],
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -9,10 +10,11 @@ from typing import Any
 
 import pytest
 from kit import T0, D, fill, md
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from livetrade.events import (
     ORDER_UPDATE_EVENTS,
+    Event,
     MarketData,
     OrderAccepted,
     OrderCanceled,
@@ -155,6 +157,29 @@ def test_a_trade_tick_is_the_same_event_a_validated_tick_is() -> None:
     with pytest.raises(ValidationError):
         fast.price = D(2)  # type: ignore[misc]
     assert fast.__dict__ is not trade_tick("X", T0, D(1), D(1)).__dict__
+
+
+def _event_classes(cls: type[Event] = Event) -> list[type[Event]]:
+    found: list[type[Event]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_event_classes(sub)]
+    return found
+
+
+@pytest.mark.parametrize("name", ["__dict__", "__pydantic_fields_set__", "__pydantic_extra__",
+                                  "__pydantic_private__"])
+def test_no_event_class_redefines_the_slots_trusted_events_are_built_through(name: str) -> None:
+    """``trusted`` and ``trade_tick`` set the four instance slots through BaseModel's own
+    descriptors; that is only what ``object.__setattr__`` would do while every event class
+    resolves these names to those same descriptors."""
+    classes = _event_classes()
+    assert MarketData in classes and OrderFill in classes
+    for cls in classes:
+        assert inspect.getattr_static(cls, name) is BaseModel.__dict__[name], cls
+    fast = trusted(OrderAccepted, order_id="o", client_order_id="c", timestamp=T0)
+    assert fast.model_extra is None and fast.__pydantic_private__ is None
+    assert fast.model_fields_set == {"order_id", "client_order_id", "timestamp"}
+    assert fast == OrderAccepted(order_id="o", client_order_id="c", timestamp=T0)
 
 
 def test_trade_ticks_share_one_fields_set_that_nothing_in_pydantic_changes() -> None:
