@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
+import structlog
+
 from livetrade.brokers.base import BrokerAdapter
 from livetrade.brokers.paper import PaperBroker, PaperBrokerConfig
 from livetrade.clock import Clock, SystemClock
@@ -24,6 +26,7 @@ from livetrade.config import (
     MarketOpenJob,
     ResilienceSection,
     SimulatedFeedSection,
+    unused_settings,
 )
 from livetrade.engine import EngineSettings, LiveTradingEngine
 from livetrade.errors import ConfigError
@@ -42,6 +45,8 @@ from livetrade.resilience.tripwires import TripWires
 from livetrade.risk import RiskLimits
 from livetrade.scheduling import DiskcacheFiredStore, TradingScheduler
 from livetrade.state.manager import StateManager, StateSettings
+
+_log = structlog.get_logger("livetrade.app")
 
 
 def build_feed(section: FeedSection, clock: Clock) -> DataFeed:
@@ -175,6 +180,8 @@ def guard_broker(broker: BrokerAdapter, section: ResilienceSection, clock: Clock
 def build_engine(config: LiveTradeConfig, clock: Clock | None = None) -> LiveTradingEngine:
     """Wire strategy, broker, feeds, risk limits and settings from ``config``."""
     clock = clock or SystemClock()
+    for note in unused_settings(config):
+        _log.warning("config_setting_unused", detail=note)
     broker = guard_broker(build_broker(config.broker, clock), config.resilience, clock)
     e = config.engine
     r = config.risk

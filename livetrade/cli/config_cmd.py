@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from livetrade.config import LiveTradeConfig, ReplayFeedSection, load_config
+from livetrade.config import LiveTradeConfig, ReplayFeedSection, load_config, unused_settings
 from livetrade.errors import ConfigError, LiveTradeError
 
 
@@ -48,16 +48,20 @@ def check_command(args: argparse.Namespace) -> int:
                 print(f"  {problem}")
             print("hint: fix each line above, then run 'livetrade config check' again")
         return 1
+    warnings = unused_settings(config)
     summary = {
         "file": args.file,
         "ok": True,
         "broker": config.broker.type,
         "feeds": [f.type for f in config.feeds],
         "strategy": config.strategy.path,
+        "warnings": warnings,
     }
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{args.file}: OK (broker {summary['broker']}, feeds {', '.join(summary['feeds'])},"
               f" strategy {summary['strategy']})")
+        for warning in warnings:
+            print(f"  warning: {warning}")
     return 0

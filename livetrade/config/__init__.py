@@ -32,7 +32,9 @@ Layout (imports point one way: ``base`` <- sections <- ``model`` <- ``loading``)
 ``base`` the shared frozen section; ``engine``, ``brokers``, ``feeds``, ``strategy``,
 ``scheduling``, ``state``, ``resilience``, ``monitoring`` one module per group of tables;
 ``model`` the whole file; ``problems`` error lines with file, line and key; ``loading``
-:func:`parse_config` and :func:`load_config`. Import every name from ``livetrade.config``.
+:func:`parse_config` and :func:`load_config`; ``unused`` the settings a file may set that
+this version accepts and does not act on (warnings, never silence). Import every name
+from ``livetrade.config``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ from livetrade.config.scheduling import (
 )
 from livetrade.config.state import StateSection
 from livetrade.config.strategy import DEFAULT_STRATEGY, RiskSection, StrategySection
+from livetrade.config.unused import unused_settings
 
 __all__ = [
     "DEFAULT_STRATEGY",
@@ -106,4 +109,5 @@ __all__ = [
     "format_problems",
     "load_config",
     "parse_config",
+    "unused_settings",
 ]
