@@ -1,8 +1,8 @@
 """How big each suite runs in each mode. One frozen value per mode; suites read, never write.
 
 ``full`` aims at a few minutes per suite (memory: up to 10M events, at most 5 minutes),
-``quick`` at about a minute, ``smoke`` at a few seconds (the test suite checks the JSON
-shape with it; its figures mean nothing).
+``quick`` at about a minute in all (instructions are counted in full mode only), ``smoke``
+at a few seconds (the test suite checks the JSON shape with it; its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -93,19 +93,19 @@ SIZES: dict[Mode, Sizes] = {
     "quick": Sizes(
         mode="quick",
         floor_events=50_000, floor_reps=3, floor_latency_duration_s=0.5,
-        throughput_events=20_000, throughput_reps=2,
-        latency_rates_hz=_RATES, latency_duration_s=1.0,
+        throughput_events=10_000, throughput_reps=1,
+        latency_rates_hz=_RATES, latency_duration_s=0.5,
         sustain_rate_hz=100_000, sustain_duration_s=1.0,
         overload_duration_s=2.0, overload_idle_s=0.5, overload_producers=2,
         overload_inject_hz=200,
-        round_trip_duration_s=2.0, round_trip_md_rate_hz=2_000, round_trip_order_every=2,
+        round_trip_duration_s=1.0, round_trip_md_rate_hz=2_000, round_trip_order_every=2,
         checkpoint_books=(10, 1_000), checkpoint_reps=10, checkpoint_rep_budget_s=5.0,
-        checkpoint_latency_books=(10, 1_000), checkpoint_latency_duration_s=1.5,
-        restore_kill_books=(10, 1_000),
+        checkpoint_latency_books=(10,), checkpoint_latency_duration_s=1.0,
+        restore_kill_books=(10,),
         replay_bars=6_300, replay_ticks=50_000,
-        memory_max_events=200_000, memory_duration_s=30.0, memory_warmup_events=20_000,
+        memory_max_events=100_000, memory_duration_s=30.0, memory_warmup_events=20_000,
         memory_order_every=1_000,
-        hotpath_events=10_000,
+        hotpath_events=5_000,
         instructions_events=2_000,
         drain_timeout_s=30.0,
     ),

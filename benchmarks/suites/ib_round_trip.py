@@ -37,7 +37,7 @@ from livetrade.orders import OrderRequest
 from livetrade.testing.ib_harness import ib_section
 
 TITLE = "ib_round_trip: submit -> IB adapter thread -> TWS peer -> fill (loopback)"
-ORDERS = {"smoke": 20, "quick": 300, "full": 2000}
+ORDERS = {"smoke": 20, "quick": 100, "full": 2000}
 WARMUP = 10
 ORDER_INTERVAL_S = 0.025  # 40 orders/s
 SYMBOL = "AAPL"

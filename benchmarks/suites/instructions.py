@@ -13,9 +13,10 @@ How: one child process (:mod:`benchmarks.instructions_child`) under
 ``valgrind --tool=callgrind --dump-before=getppid``; the child calls ``os.getppid()`` between
 its phases, so each callgrind dump holds one phase alone (the first: start-up and warm-up).
 The baseline is the same bare ``queue.PriorityQueue`` put + get the floor suite times, in
-the same process. In smoke mode the child runs without valgrind (the test suite checks the
-plumbing and the JSON shape; a callgrind run takes half a minute). Without valgrind on the
-PATH the suite reports itself unavailable.
+the same process. Counting is for the full mode (``python -m benchmarks --only
+instructions``, about 2.5 minutes, most of it the interpreter starting under callgrind); in
+quick and smoke mode the child runs without valgrind, which checks the plumbing and the JSON
+shape in seconds. Without valgrind on the PATH the full mode reports the suite unavailable.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def _child(events: int, valgrind: str | None, out_dir: Path) -> tuple[JsonObject
 def run(sizes: Sizes, progress: Progress) -> SuiteResult:
     result = SuiteResult("instructions", TITLE)
     valgrind = shutil.which("valgrind")
-    counted = sizes.mode != "smoke"
+    counted = sizes.mode == "full"
     if counted and valgrind is None:
         result.status = "unavailable"
         result.notes.append("valgrind is not on the PATH (Debian/Ubuntu: apt install valgrind)")
@@ -134,5 +135,6 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         "compare runs of this suite before and after a hot-path change; the threaded suites "
         "add what one thread does not have (GIL hand-offs, cache misses across CPUs).")
     if not counted:
-        result.notes.append("smoke mode: the child ran without valgrind; nothing was counted")
+        result.notes.append(f"{sizes.mode} mode: the child ran without valgrind; nothing was "
+                            "counted (python -m benchmarks --only instructions counts)")
     return result
