@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="about a minute in total (the full run: ~20)")
+                   help="about a minute in total (the full run: ~20 min)")
     p.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--json", metavar="PATH", type=Path, default=DEFAULT_JSON,
                    help=f"where to write the results (default: {DEFAULT_JSON})")

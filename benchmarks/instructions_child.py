@@ -13,19 +13,18 @@ then the phases run back to back, one ``getppid`` after each:
   dispatcher's tuple shape: the same bare queue the floor suite times between two threads;
 * ``build_tick``: building one trade tick the way feeds do (``TickSource.trusted``);
 * the engine's stages one at a time, on pre-built ticks, like the hotpath suite's:
-  ``publish`` (``Dispatcher.publish`` into a dispatcher with one no-op handler),
-  ``dispatch_noop`` (its ``run_pending`` for those ticks), ``mark``
-  (``Portfolio.on_market_data``), ``paper_broker`` (the paper broker's tick), ``strategy``
-  (the mark-to-market strategy: last price and ``equity()``);
+  ``dispatcher`` (``Dispatcher.publish`` 50 ticks, then ``run_pending``, one no-op handler),
+  ``mark`` (``Portfolio.on_market_data``), ``paper_broker`` (the paper broker's tick),
+  ``strategy`` (the mark-to-market strategy: last price and ``equity()``);
 * ``engine_tick``: the full engine in drive mode: build a tick, ``Dispatcher.publish``, and
   every 50 ticks ``run_pending`` (portfolio mark, paper broker, a mark-to-market strategy);
-* ``engine_order``: the same with a strategy that sends a market order every second tick
-  (risk check, paper fill, the order events back, the fill booked, ``on_fill``).
+* ``engine_order``: the same strategy also sending a market order every second tick (risk
+  check, paper fill, the order events back, the fill booked, ``on_fill``).
 
 Logging is at ``warning`` (the order path's info lines filtered out, as in the order round
-trip suite's headline figure). One thread, no GIL hand-offs: this is the Python work per
-event, which is what the threaded engine's ceiling is made of. It prints one JSON line: the
-phases in dump order.
+trip suite's headline figure) with no writer thread. One thread, no GIL hand-offs: this is
+the Python work per event, which is what the threaded engine's ceiling is made of. It prints
+one JSON line: the phases in dump order.
 """
 
 from __future__ import annotations
@@ -42,9 +41,8 @@ from typing import Any
 from benchmarks.workloads import (
     NO_CONFLATION_DEPTH,
     REPRESENTATIVE_LIMITS,
-    SYMBOLS,
     MarkToMarket,
-    RoundTripProbe,
+    MarkToMarketTrader,
     TickSource,
     build_engine,
     engine_logging,
@@ -68,12 +66,16 @@ def _drive(engine: LiveTradingEngine, source: TickSource, first: int, count: int
 
 
 def main(argv: list[str]) -> int:
+    """Count phases of ``argv[0]`` events (rounded down to whole batches); print the JSON."""
     n = max(BATCH, int(argv[0]) // BATCH * BATCH)
-    with engine_logging():  # info lines filtered out, as in the order round trip suite
+    # Info lines filtered out, as in the order round trip suite's headline figure, and no
+    # writer thread: the whole process is this one thread.
+    with engine_logging(background=False):
         return _count(n)
 
 
 def _count(n: int) -> int:
+    """Build everything, warm every phase up, then run the phases between dumps."""
     source = TickSource()
     payload = source.trusted(0)
     floor_queue: queue.PriorityQueue[tuple[int, int, int, Any]] = queue.PriorityQueue()
@@ -95,11 +97,13 @@ def _count(n: int) -> int:
     ticker = MarkToMarket()
     tick_engine = build_engine(ticker, EngineSettings(market_data_policy="unbounded"))
     tick_engine.start_sync()
-    trader = RoundTripProbe(order_every=2)
+    # The same strategy plus a market order every second tick (one in flight; the paper
+    # broker fills it inside the same run_pending), so engine_order - engine_tick is the
+    # order path alone.
+    trader = MarkToMarketTrader(0, order_every=2)
     order_engine = build_engine(trader, EngineSettings(market_data_policy="unbounded"),
                                 risk_limits=REPRESENTATIVE_LIMITS)
     order_engine.start_sync()
-    order_source = TickSource((SYMBOLS[0],))
     # The stages see pre-built ticks; a second, unsubscribed strategy so the engine's own
     # strategy count stays exact.
     events = [source.trusted(i) for i in range(n)]
@@ -108,12 +112,13 @@ def _count(n: int) -> int:
     staged.bind(tick_engine.context)
     lone = Dispatcher(market_data_policy="conflate", conflate_depth=NO_CONFLATION_DEPTH)
     lone.subscribe(MarketData, lambda event: None, "noop")
-    mark = tick_engine.portfolio.on_market_data
-    broker_md = tick_engine.broker.on_market_data
-    strategy_md = staged.on_market_data
 
-    def drain(first: int, count: int) -> None:
-        lone.run_pending()  # everything the publish phase queued
+    def dispatcher(first: int, count: int) -> None:
+        publish, run_pending = lone.publish, lone.run_pending
+        for start in range(0, count, BATCH):
+            for event in events[start:start + BATCH]:
+                publish(event)
+            run_pending()
 
     def each(handler: Callable[[Any], None]) -> Callable[[int, int], None]:
         def body(first: int, count: int) -> None:
@@ -124,29 +129,28 @@ def _count(n: int) -> int:
     phases: list[tuple[str, Callable[[int, int], None]]] = [
         ("floor", lambda first, count: floor(count)),
         ("build_tick", lambda first, count: build(count)),
-        ("publish", each(lone.publish)),
-        ("dispatch_noop", drain),
-        ("mark", each(mark)),
-        ("paper_broker", each(broker_md)),
-        ("strategy", each(strategy_md)),
+        ("dispatcher", dispatcher),
+        ("mark", each(tick_engine.portfolio.on_market_data)),
+        ("paper_broker", each(tick_engine.broker.on_market_data)),
+        ("strategy", each(staged.on_market_data)),
         ("engine_tick", lambda first, count: _drive(tick_engine, source, first, count)),
-        ("engine_order", lambda first, count: _drive(order_engine, order_source, first,
-                                                      count)),
+        ("engine_order", lambda first, count: _drive(order_engine, source, first, count)),
     ]
     for _, body in phases:  # warm every path up, outside the counted phases
         body(0, WARMUP)
-    warm_orders = len(trader.samples)
+    warm_orders = trader.orders
     os.getppid()  # dump 1: start, imports, setup, warm-up
     for _, body in phases:
         body(WARMUP, n)
         os.getppid()  # the next dump: this phase alone
     tick_engine.stop_sync()
     order_engine.stop_sync()
-    if ticker.seen != WARMUP + n:
-        raise RuntimeError(f"the strategy saw {ticker.seen} ticks, not {WARMUP + n}")
-    orders = len(trader.samples) - warm_orders
+    for strategy in (ticker, trader):
+        if strategy.seen != WARMUP + n:
+            raise RuntimeError(f"a strategy saw {strategy.seen} ticks, not {WARMUP + n}")
     print(json.dumps({"events": n, "batch": BATCH,
-                      "phases": [name for name, _ in phases], "orders": orders}))
+                      "phases": [name for name, _ in phases],
+                      "orders": trader.orders - warm_orders}))
     return 0
 
 

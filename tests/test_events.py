@@ -172,8 +172,13 @@ def test_no_event_class_redefines_the_slots_trusted_events_are_built_through(nam
     """``trusted`` and ``trade_tick`` set the four instance slots through BaseModel's own
     descriptors; that is only what ``object.__setattr__`` would do while every event class
     resolves these names to those same descriptors."""
+    # every event class is defined once these are imported
+    import livetrade.app
+    import livetrade.monitoring  # noqa: F401
+
     classes = _event_classes()
-    assert MarketData in classes and OrderFill in classes
+    names = {cls.__name__ for cls in classes}
+    assert {"MarketData", "OrderFill", "MonitorHeartbeat", "BrokerSnapshot"} <= names
     for cls in classes:
         assert inspect.getattr_static(cls, name) is BaseModel.__dict__[name], cls
     fast = trusted(OrderAccepted, order_id="o", client_order_id="c", timestamp=T0)

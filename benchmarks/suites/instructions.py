@@ -35,25 +35,27 @@ from benchmarks.results import JsonObject, JsonValue, Row, SuiteResult
 from benchmarks.workloads import Progress
 
 TITLE = "instructions: CPU instructions per event (callgrind), one thread"
-PHASES = ("floor", "build_tick", "publish", "dispatch_noop", "mark", "paper_broker",
-          "strategy", "engine_tick", "engine_order")
+PHASES = ("floor", "build_tick", "dispatcher", "mark", "paper_broker", "strategy",
+          "engine_tick", "engine_order")
 _ROOT = Path(__file__).resolve().parents[2]
 _TOTALS = re.compile(r"^totals:\s+(\d+)", re.MULTILINE)
 _LABELS = {
     "floor": "bare PriorityQueue put + get (the floor's queue)",
     "build_tick": "build a trade tick (the feed's share)",
-    "publish": "Dispatcher.publish",
-    "dispatch_noop": "Dispatcher take + dispatch, 1 no-op handler",
+    "dispatcher": "Dispatcher publish + take + dispatch, 1 no-op handler",
     "mark": "Portfolio.on_market_data (mark the book)",
     "paper_broker": "paper broker on_market_data",
     "strategy": "strategy: last price + Portfolio.equity()",
     "engine_tick": "full engine per tick: build, publish, dispatch, mark, paper, strategy",
-    "engine_order": "same, a market order every 2nd tick (per tick)",
+    "engine_order": "same strategy + a market order every 2nd tick (per tick)",
 }
 
 
 class CallgrindError(RuntimeError):
-    """The child under callgrind did not give one dump per phase."""
+    """The child under callgrind failed or did not give exactly one dump per phase.
+
+    Raised rather than reported as figures: a missing or extra dump would shift every phase's
+    count onto its neighbour's label, silently."""
 
 
 def dump_totals(directory: Path, base: str) -> list[int]:
@@ -71,11 +73,15 @@ def dump_totals(directory: Path, base: str) -> list[int]:
 
 
 def _child(events: int, valgrind: str | None, out_dir: Path) -> tuple[JsonObject, list[int]]:
+    """Run the child (under callgrind when ``valgrind`` is given): its JSON line and the
+    totals of its numbered dumps."""
     command = [sys.executable, "-m", "benchmarks.instructions_child", str(events)]
     if valgrind is not None:
         command = [valgrind, "--tool=callgrind", "--dump-before=getppid",
                    f"--callgrind-out-file={out_dir / 'cg.out'}", *command]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    # A fixed hash seed: string hashes, and with them dict and set probing, are the same in
+    # every run, so the counts repeat.
+    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=os.pathsep.join(
         p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p))
     done = subprocess.run(command, capture_output=True, text=True, cwd=_ROOT, env=env,
                           timeout=1800, check=False)
@@ -90,6 +96,7 @@ def _child(events: int, valgrind: str | None, out_dir: Path) -> tuple[JsonObject
 
 
 def run(sizes: Sizes, progress: Progress) -> SuiteResult:
+    """Count (full mode) or only run (quick, smoke) the child; one row per phase."""
     result = SuiteResult("instructions", TITLE)
     valgrind = shutil.which("valgrind")
     counted = sizes.mode == "full"
@@ -98,21 +105,28 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
         result.notes.append("valgrind is not on the PATH (Debian/Ubuntu: apt install valgrind)")
         return result
     events = sizes.instructions_events
-    progress(f"{'callgrind' if counted else 'plain (smoke)'} child, {events:,} events a phase")
+    progress(f"{'callgrind' if counted else f'plain ({sizes.mode})'} child, "
+             f"{events:,} events a phase")
     with tempfile.TemporaryDirectory(prefix="lt-callgrind-") as tmp:
         child, totals = _child(events, valgrind if counted else None, Path(tmp))
     phases = child.get("phases")
     if phases != list(PHASES):
         raise CallgrindError(f"unexpected phases {phases!r}")
+    ran = child.get("events")
+    if not isinstance(ran, int) or ran <= 0:
+        raise CallgrindError(f"the child reported {ran!r} events a phase")
     per_event: dict[str, JsonValue] = dict.fromkeys(PHASES)
     if counted:
-        # dump 1 is start-up and warm-up, then one per phase, then the rest at exit
-        if len(totals) < len(PHASES) + 1:
-            raise CallgrindError(f"{len(totals)} dumps for {len(PHASES)} phases")
-        for name, total in zip(PHASES, totals[1:], strict=False):
-            per_event[name] = round(total / events)
+        # Numbered dump 1 is start-up and warm-up, then exactly one per phase (the rest, at
+        # exit, is the unnumbered file).
+        if len(totals) != len(PHASES) + 1:
+            raise CallgrindError(f"{len(totals)} dumps for {len(PHASES)} phases: something "
+                                 "else called getppid()")
+        for name, total in zip(PHASES, totals[1:], strict=True):
+            per_event[name] = round(total / ran)
+        result.figures["startup_instructions"] = totals[0]
     orders = child.get("orders")
-    result.figures.update(callgrind=counted, events_per_phase=events, orders=orders,
+    result.figures.update(callgrind=counted, events_per_phase=ran, orders=orders,
                           instructions_per_event=per_event)
     floor = per_event["floor"]
     for name in PHASES:
@@ -130,6 +144,14 @@ def run(sizes: Sizes, progress: Progress) -> SuiteResult:
                                f"{engine - build:,}", baseline="floor put + get",
                                ratio=(engine - build) / floor if isinstance(floor, int) and floor
                                else None))
+    order = per_event["engine_order"]
+    if isinstance(order, int) and isinstance(engine, int) and isinstance(orders, int) and orders:
+        # the same ticks with and without the orders: the difference is the order path
+        per_order = round((order - engine) * ran / orders)
+        result.figures["instructions_per_order"] = per_order
+        result.rows.append(Row(f"one market order round trip ({orders:,} orders)",
+                               f"{per_order:,}", baseline="full engine per tick",
+                               ratio=per_order / engine if engine else None))
     result.notes.append(
         "Instructions, not time: repeatable to a fraction of a percent on a busy machine, so "
         "compare runs of this suite before and after a hot-path change; the threaded suites "
