@@ -444,3 +444,27 @@ def test_the_running_total_does_not_drift_through_many_digit_marks() -> None:
     p.mark("A", Decimal(2))
     p.mark("B", Decimal(3))
     assert p.equity() == p.cash() + Decimal("12345.123456789") * 2 + Decimal("0.000000001") * 3
+
+
+def test_a_mark_waits_for_whoever_holds_the_book_lock_and_leaves_it_free() -> None:
+    """The per-tick mark takes ``portfolio.lock`` like every other mutation (spelt out as
+    acquire/release for speed): a holder of the lock, such as a checkpoint capture, sees no
+    mark land until it lets go, and the mark leaves the lock free."""
+    book = Portfolio(D(1000))
+    book.apply_fill("X", Side.BUY, D(2), D(10), D(0))
+    marked = threading.Event()
+
+    def mark() -> None:
+        book.mark("X", D(12))
+        marked.set()
+
+    with book.lock:
+        worker = threading.Thread(target=mark)
+        worker.start()
+        assert not marked.wait(0.2)  # blocked on the lock
+        assert book.last_price("X") == D(10)
+    join_all([worker])
+    assert marked.is_set() and book.last_price("X") == D(12)
+    assert book.equity() == D(1004)  # 980 cash + 2 x 12
+    assert book.lock.acquire(blocking=False)  # released by the mark
+    book.lock.release()
