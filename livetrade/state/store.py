@@ -103,6 +103,12 @@ class StateStore:
             raise
 
     # ------------------------------------------------------------------ opening
+    def _verify_error(self, message: str) -> StateError:
+        """A ``StateError`` naming this store's directory, with the hint every damaged-store
+        error here gives."""
+        return StateError(message, directory=str(self.directory),
+                          hint="run 'livetrade state verify'")
+
     def _get(self, key: str) -> Any:
         try:
             return self._cache.get(key)
@@ -116,9 +122,8 @@ class StateStore:
         try:
             return JournalTable(self.directory / DBNAME)
         except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"the journal in {self.directory} cannot be opened: {exc}",
-                             directory=str(self.directory),
-                             hint="run 'livetrade state verify'") from exc
+            raise self._verify_error(
+                f"the journal in {self.directory} cannot be opened: {exc}") from exc
 
     @classmethod
     def open_existing(cls, directory: str | Path) -> StateStore:
@@ -140,9 +145,7 @@ class StateStore:
         """Whose store this is (schema, account, strategy). Raises StateError."""
         meta = self._json("meta")
         if not isinstance(meta, dict):
-            raise StateError("state store metadata is missing or not an object",
-                             directory=str(self.directory),
-                             hint="run 'livetrade state verify'")
+            raise self._verify_error("state store metadata is missing or not an object")
         return meta
 
     def close(self) -> None:
@@ -309,10 +312,8 @@ class StateStore:
         last = self.journal_sequence()
         first = self.journal_first()
         if after > last:
-            raise StateError(f"asked for the journal after entry {after}, past its end "
-                             f"{last}: entries or the counter were lost",
-                             directory=str(self.directory),
-                             hint="run 'livetrade state verify'")
+            raise self._verify_error(f"asked for the journal after entry {after}, past its "
+                                     f"end {last}: entries or the counter were lost")
         if after + 1 < first:
             raise StateError(f"journal entries before {first} were pruned; cannot read from "
                              f"{after + 1}", directory=str(self.directory))
@@ -348,9 +349,7 @@ class StateStore:
                 self._cache.set("report:index", json.dumps(numbers))
                 return number
         except (sqlite3.Error, OSError, ValueError) as exc:
-            raise StateError(f"reconciliation report write failed: {exc}",
-                             directory=str(self.directory),
-                             hint="run 'livetrade state verify'") from exc
+            raise self._verify_error(f"reconciliation report write failed: {exc}") from exc
 
     def reports(self) -> list[dict[str, Any]]:
         """The kept reconciliation reports, oldest first. Raises StateError."""
@@ -365,9 +364,8 @@ class StateStore:
         try:
             return json.loads(raw)
         except ValueError as exc:
-            raise StateError(f"state store value {key} is not valid JSON: {exc}",
-                             directory=str(self.directory),
-                             hint="run 'livetrade state verify'") from exc
+            raise self._verify_error(
+                f"state store value {key} is not valid JSON: {exc}") from exc
 
     # ------------------------------------------------------------------ maintenance
     def verify(self) -> list[str]:
