@@ -24,6 +24,7 @@ from typing import TextIO
 
 import livetrade
 from benchmarks.config import SIZES, Mode, Sizes
+from benchmarks.provenance import source_revision
 from benchmarks.registry import BY_NAME, SUITES, Suite
 from benchmarks.report import render_suite, render_targets
 from benchmarks.results import JsonObject, SuiteResult
@@ -58,6 +59,8 @@ def _meta(mode: Mode) -> JsonObject:
         "quick": mode != "full",
         "mode": mode,
         "livetrade_version": livetrade.__version__,
+        # the checkout holding the livetrade package that was measured
+        "source": source_revision(Path(livetrade.__file__).resolve().parent.parent),
         "switch_interval_s": sys.getswitchinterval(),  # the process's, between engines
         "engine_switch_interval_s": EngineSettings().switch_interval_s,  # while one runs
         "load_average_at_start": [round(x, 2) for x in load],
@@ -116,6 +119,17 @@ def run(mode: Mode, only: Sequence[str] = (), *, out: TextIO | None = None,
     return document, results
 
 
+def _source_text(document: JsonObject) -> str:
+    """``code at <commit>``, ``+ uncommitted changes`` when dirty, or why it is unknown."""
+    meta = document["meta"]
+    source = meta.get("source") if isinstance(meta, dict) else None
+    if not isinstance(source, dict) or not isinstance(source.get("commit"), str):
+        why = source.get("why") if isinstance(source, dict) else None
+        return f"code revision unknown: {why or 'not recorded'}"
+    text = f"code at {str(source['commit'])[:12]}"
+    return text + (" + uncommitted changes" if source.get("dirty") else "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.list:
@@ -133,5 +147,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     path: Path = args.json
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    print(f"\nresults written to {path}", file=sys.stderr)
+    print(f"\nresults written to {path} ({_source_text(document)})", file=sys.stderr)
     return 1 if any(r.status == "error" for r in results) else 0

@@ -21,7 +21,7 @@ from benchmarks.cli import main
 from benchmarks.registry import SUITES
 
 START_CPUS = os.sched_getaffinity(0) if affinity.supported() else set()
-META_KEYS = {"date", "python", "platform", "cpu_count", "quick"}
+META_KEYS = {"date", "python", "platform", "cpu_count", "quick", "source"}
 KEY_FIGURES = {
     "floor": ["throughput_events_per_s", "latency_by_rate_hz"],
     "engine_throughput": ["floor", "variants"],
