@@ -29,8 +29,8 @@ from wskit import (
 from livetrade.events import FeedError, MarketData, Severity, SystemErrorEvent
 from livetrade.feeds.binance_stream import BinanceStreamFeed
 from livetrade.feeds.health import Backoff
+from livetrade.feeds.stream_settings import StreamSettings
 from livetrade.feeds.wire import BadFrame, decimal_field
-from livetrade.feeds.ws_base import StreamSettings
 
 FAST = StreamSettings(stale_after_s=5.0, ping_interval_s=2.0, ping_timeout_s=1.0,
                       connect_timeout_s=2.0, resync_timeout_s=2.0,

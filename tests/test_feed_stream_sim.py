@@ -18,7 +18,7 @@ from livetrade.engine import LiveTradingEngine
 from livetrade.events import FeedError, MarketData
 from livetrade.feeds.binance_stream import BinanceStreamFeed
 from livetrade.feeds.health import Backoff
-from livetrade.feeds.ws_base import StreamSettings
+from livetrade.feeds.stream_settings import StreamSettings
 from livetrade.simexchange import SimExchange
 
 SETTINGS = StreamSettings(stale_after_s=30, ping_interval_s=2, ping_timeout_s=1,

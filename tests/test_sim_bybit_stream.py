@@ -16,8 +16,8 @@ from livetrade.errors import ConfigError
 from livetrade.events import MarketData
 from livetrade.feeds.bybit_stream import BybitStreamFeed
 from livetrade.feeds.health import Backoff
+from livetrade.feeds.stream_settings import StreamSettings
 from livetrade.feeds.wire import BadFrame
-from livetrade.feeds.ws_base import StreamSettings
 from livetrade.simexchange import SimExchangeConfig
 from livetrade.simexchange.dialects import DialectExchange, open_sim_exchange
 

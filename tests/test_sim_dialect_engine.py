@@ -29,7 +29,8 @@ from livetrade.events import Event, MarketData, OrderFill, Side
 from livetrade.feeds.bybit_stream import BybitStreamFeed
 from livetrade.feeds.health import Backoff
 from livetrade.feeds.hyperliquid_stream import HyperliquidStreamFeed
-from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed
+from livetrade.feeds.stream_settings import StreamSettings
+from livetrade.feeds.ws_base import WebSocketFeed
 from livetrade.orders import OrderRequest
 from livetrade.resilience import RetryPolicy
 from livetrade.resilience.guarded import ResilienceSettings, ResilientBroker

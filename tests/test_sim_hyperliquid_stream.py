@@ -15,8 +15,8 @@ from livetrade.config import HyperliquidStreamFeedSection
 from livetrade.events import MarketData
 from livetrade.feeds.health import Backoff
 from livetrade.feeds.hyperliquid_stream import HyperliquidStreamFeed
+from livetrade.feeds.stream_settings import StreamSettings
 from livetrade.feeds.wire import BadFrame
-from livetrade.feeds.ws_base import StreamSettings
 from livetrade.simexchange import SimExchangeConfig
 from livetrade.simexchange.dialects import DialectExchange, open_sim_exchange
 

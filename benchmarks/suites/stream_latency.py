@@ -43,7 +43,7 @@ from livetrade.events import MarketData, Side, trusted
 from livetrade.feeds.base import DataFeed
 from livetrade.feeds.binance_stream import BinanceStreamFeed
 from livetrade.feeds.health import Backoff
-from livetrade.feeds.ws_base import StreamSettings
+from livetrade.feeds.stream_settings import StreamSettings
 
 TITLE = "stream_latency: websocket frame -> strategy over loopback (us)"
 RATES_HZ = (1_000, 10_000)

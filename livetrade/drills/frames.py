@@ -19,7 +19,7 @@ from websockets.sync.server import ServerConnection, serve
 
 from livetrade.events import Event, MarketData
 from livetrade.feeds.binance_stream import BinanceStreamFeed
-from livetrade.feeds.ws_base import StreamSettings
+from livetrade.feeds.stream_settings import StreamSettings
 
 STREAM = "btcusdt@trade"
 MAX_MESSAGE_BYTES = 64_000

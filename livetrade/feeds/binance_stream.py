@@ -30,8 +30,9 @@ from livetrade.config import BinanceStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trade_tick, trusted
 from livetrade.feeds.base import DataFeed
+from livetrade.feeds.stream_settings import StreamSettings, stream_settings
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
-from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
+from livetrade.feeds.ws_base import WebSocketFeed
 
 KLINE_INTERVALS = frozenset({"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h",
                              "8h", "12h", "1d", "3d", "1w", "1M"})

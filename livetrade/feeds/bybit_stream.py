@@ -30,8 +30,9 @@ from livetrade.config import BybitStreamFeedSection
 from livetrade.errors import ConfigError, DataFeedError
 from livetrade.events import MarketData, trade_tick, trusted
 from livetrade.feeds.base import DataFeed
+from livetrade.feeds.stream_settings import StreamSettings, stream_settings
 from livetrade.feeds.wire import BadFrame, as_object, decimal_field, fetch_json, ms_field
-from livetrade.feeds.ws_base import StreamSettings, WebSocketFeed, stream_settings
+from livetrade.feeds.ws_base import WebSocketFeed
 
 KINDS = ("publicTrade", "tickers")
 _ARGS_PER_FRAME = 10  # Bybit spot accepts at most 10 topics per subscribe frame
